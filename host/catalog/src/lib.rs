@@ -1,0 +1,19 @@
+//! The catalog of a node: tenants, and each tenant's models, components and endpoints with their versions;
+//! and the content-addressed store their bytes live in.
+//!
+//! The catalog says *what* is served; the store holds *the bytes*, addressed by sha256, so identical
+//! uploads are stored once and loaded once whichever tenant sent them.
+#![deny(missing_docs)]
+
+mod catalog;
+mod names;
+mod seed;
+mod store;
+
+pub use catalog::{
+    ArtifactRef, Catalog, ComponentVersion, EndpointVersion, ModelVersion, ResolvedEndpoint, ResolvedModel, Tenant,
+    Versions,
+};
+pub use names::{NameError, check_name};
+pub use seed::{SeedError, load_seed};
+pub use store::{BlobStore, Digest, LocalStore, StoreError};

@@ -1,0 +1,50 @@
+//! The one entry point for running a model: check the inputs, queue the work fairly on the inference pool,
+//! name the outputs. The wasi:nn host and the Open Inference Protocol handlers both call this.
+
+use crate::{LoadedModel, ModelCache, NnError, Scheduler, Tensor, validate_inputs};
+use std::sync::Arc;
+
+/// The node's inference service: the loaded models and the pool that runs them.
+pub struct Inference {
+    models: ModelCache,
+    scheduler: Scheduler,
+}
+
+impl Inference {
+    /// A service over `models` with a pool of `threads` threads.
+    pub fn new(models: ModelCache, threads: usize) -> Self {
+        Self { models, scheduler: Scheduler::new(threads) }
+    }
+
+    /// The loaded models.
+    pub fn models(&self) -> &ModelCache {
+        &self.models
+    }
+
+    /// The pool.
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    /// Runs `model` on named `inputs` for `tenant`: inputs are checked here (a mistake never reaches the
+    /// pool), the run waits its fair turn, and the outputs come back named as the model names them.
+    pub async fn compute(
+        &self,
+        tenant: &str,
+        model: Arc<dyn LoadedModel>,
+        inputs: Vec<(String, Tensor)>,
+    ) -> Result<Vec<(String, Tensor)>, NnError> {
+        let ordered = validate_inputs(model.info(), inputs)?;
+        let run_model = model.clone();
+        let outputs = self.scheduler.run(tenant, move || run_model.run(ordered)).await??;
+        let specs = &model.info().outputs;
+        if outputs.len() != specs.len() {
+            return Err(NnError::runtime(format!(
+                "the model declares {} outputs but returned {}",
+                specs.len(),
+                outputs.len()
+            )));
+        }
+        Ok(specs.iter().map(|s| s.name.clone()).zip(outputs).collect())
+    }
+}

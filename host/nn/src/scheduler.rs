@@ -1,0 +1,312 @@
+//! The inference pool and its fair queue.
+//!
+//! Every inference on the node runs here, on a fixed set of OS threads (one per core by default), never on an
+//! async worker: a guest's `compute` enqueues a [`Job`] and awaits its result, so the HTTP side keeps
+//! answering while models run.
+//!
+//! Fairness is start-time fair queuing by cost: each tenant has a virtual clock that advances by the time
+//! its jobs actually ran on the pool, and the next free thread takes the oldest job of the tenant whose clock
+//! is furthest behind. A tenant that becomes busy starts at the current clock, so idling earns no credit.
+//! A job is charged an estimate (its tenant's recent average) when it starts and the truth when it ends.
+//! While others wait, one tenant may hold at most `threads - 1` threads, so a flood from one tenant never
+//! takes the whole pool.
+//!
+//! A picked job is the natural place for batching to grow: it can take queued jobs of the same model along.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// A unit of work for the pool, tagged with the tenant it is charged to.
+pub struct Job {
+    tenant: Arc<str>,
+    work: Box<dyn FnOnce() + Send>,
+}
+
+impl Job {
+    /// A job charged to `tenant`.
+    pub fn new(tenant: &str, work: impl FnOnce() + Send + 'static) -> Self {
+        Self { tenant: tenant.into(), work: Box::new(work) }
+    }
+}
+
+/// A snapshot of the pool, for metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchedulerStats {
+    /// Threads in the pool.
+    pub threads: usize,
+    /// Jobs running now.
+    pub running: usize,
+    /// Jobs waiting for a thread.
+    pub queued: usize,
+}
+
+/// The inference pool. Dropping it lets running jobs finish, drops queued ones (their callers get an error)
+/// and stops the threads.
+pub struct Scheduler {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+struct Shared {
+    threads: usize,
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    tenants: HashMap<Arc<str>, TenantQueue>,
+    /// The virtual time of the last job started: where a newly busy tenant's clock begins.
+    clock: u64,
+    running: usize,
+    stopping: bool,
+}
+
+#[derive(Default)]
+struct TenantQueue {
+    jobs: VecDeque<Job>,
+    running: usize,
+    /// Virtual time: microseconds of pool time charged to this tenant.
+    vtime: u64,
+    /// Recent average job cost in microseconds, charged up front when a job starts.
+    estimate: u64,
+}
+
+impl Scheduler {
+    /// A pool of `threads` threads (at least one).
+    pub fn new(threads: usize) -> Self {
+        let threads = threads.max(1);
+        let shared = Arc::new(Shared { threads, state: Mutex::default(), wake: Condvar::new() });
+        let handles = (0..threads)
+            .map(|i| {
+                let shared = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("edge-infer-nn-{i}"))
+                    .spawn(move || shared.work())
+                    .expect("spawn an inference thread")
+            })
+            .collect();
+        Self { shared, threads: handles }
+    }
+
+    /// Queues a job.
+    pub fn submit(&self, job: Job) {
+        let mut state = self.shared.lock();
+        let clock = state.clock;
+        let queue = state.tenants.entry(job.tenant.clone()).or_default();
+        if queue.jobs.is_empty() && queue.running == 0 {
+            queue.vtime = queue.vtime.max(clock);
+        }
+        queue.jobs.push_back(job);
+        drop(state);
+        self.shared.wake.notify_one();
+    }
+
+    /// Runs `f` on the pool, charged to `tenant`, and waits for its result without blocking the async worker.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        tenant: &str,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, crate::NnError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(Job::new(tenant, move || {
+            // The receiver may be gone (the request timed out): the work is done and charged all the same.
+            let _ = tx.send(f());
+        }));
+        rx.await.map_err(|_| crate::NnError::runtime("the inference pool stopped before running the job"))
+    }
+
+    /// Threads, running and queued jobs now.
+    pub fn stats(&self) -> SchedulerStats {
+        let state = self.shared.lock();
+        SchedulerStats {
+            threads: self.shared.threads,
+            running: state.running,
+            queued: state.tenants.values().map(|q| q.jobs.len()).sum(),
+        }
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.shared.lock().stopping = true;
+        self.shared.wake.notify_all();
+        for handle in self.threads.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A job runs outside the lock, so a poisoned lock means a bug in this file: keep serving regardless.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn work(&self) {
+        let mut state = self.lock();
+        loop {
+            if state.stopping {
+                return;
+            }
+            let Some(tenant) = state.pick(self.threads) else {
+                state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
+                continue;
+            };
+            let queue = state.tenants.get_mut(&tenant).expect("picked tenant exists");
+            let job = queue.jobs.pop_front().expect("picked tenant has a job");
+            queue.running += 1;
+            let charged = queue.estimate.max(1);
+            queue.vtime += charged;
+            let started_at = queue.vtime - charged;
+            state.clock = state.clock.max(started_at);
+            state.running += 1;
+            drop(state);
+
+            let started = Instant::now();
+            (job.work)();
+            let cost = (started.elapsed().as_micros() as u64).max(1);
+
+            state = self.lock();
+            state.running -= 1;
+            let queue = state.tenants.get_mut(&tenant).expect("running tenant exists");
+            queue.running -= 1;
+            queue.vtime = queue.vtime - charged + cost;
+            queue.estimate = if queue.estimate == 0 { cost } else { (queue.estimate * 7 + cost) / 8 };
+            if queue.jobs.is_empty() && queue.running == 0 && queue.vtime <= state.clock {
+                state.tenants.remove(&tenant);
+            }
+            // A finished job may make another tenant's job eligible (the per-tenant cap).
+            self.wake.notify_all();
+        }
+    }
+}
+
+impl State {
+    /// The tenant whose next job runs now: the one furthest behind among those allowed another thread.
+    fn pick(&self, threads: usize) -> Option<Arc<str>> {
+        let cap = threads.saturating_sub(1).max(1);
+        let waiting = self.tenants.values().filter(|q| !q.jobs.is_empty()).count();
+        self.tenants
+            .iter()
+            .filter(|(_, q)| !q.jobs.is_empty() && (q.running < cap || waiting == 1))
+            .min_by_key(|(_, q)| q.vtime)
+            .map(|(tenant, _)| tenant.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// A job that reports when it starts and then waits for its gate.
+    fn gated(tenant: &str, name: &'static str, started: &mpsc::Sender<&'static str>) -> (Job, mpsc::Sender<()>) {
+        let (open, gate) = mpsc::channel::<()>();
+        let started = started.clone();
+        let job = Job::new(tenant, move || {
+            started.send(name).unwrap();
+            let _ = gate.recv_timeout(Duration::from_secs(30));
+        });
+        (job, open)
+    }
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn runs_no_more_jobs_than_threads() {
+        let pool = Scheduler::new(2);
+        let (started, starts) = mpsc::channel();
+        let (a, open_a) = gated("t", "a", &started);
+        let (b, open_b) = gated("t", "b", &started);
+        let (c, open_c) = gated("t", "c", &started);
+        pool.submit(a);
+        pool.submit(b);
+        pool.submit(c);
+        let mut first = vec![starts.recv_timeout(WAIT).unwrap(), starts.recv_timeout(WAIT).unwrap()];
+        first.sort();
+        assert_eq!(first, ["a", "b"]);
+        assert!(starts.recv_timeout(Duration::from_millis(200)).is_err(), "a third job started");
+        assert_eq!(pool.stats(), SchedulerStats { threads: 2, running: 2, queued: 1 });
+        open_a.send(()).unwrap();
+        assert_eq!(starts.recv_timeout(WAIT).unwrap(), "c");
+        open_b.send(()).unwrap();
+        open_c.send(()).unwrap();
+    }
+
+    #[test]
+    fn a_busy_tenant_leaves_a_thread_for_others() {
+        let pool = Scheduler::new(2);
+        let (started, starts) = mpsc::channel();
+        let mut gates = Vec::new();
+        for name in ["a1", "a2", "a3"] {
+            let (job, gate) = gated("a", name, &started);
+            pool.submit(job);
+            gates.push(gate);
+        }
+        // Alone, tenant a may use both threads.
+        starts.recv_timeout(WAIT).unwrap();
+        starts.recv_timeout(WAIT).unwrap();
+        let (b, open_b) = gated("b", "b1", &started);
+        pool.submit(b);
+        // a1 finishes: the freed thread goes to b, not to a's queued a3.
+        gates.remove(0).send(()).unwrap();
+        assert_eq!(starts.recv_timeout(WAIT).unwrap(), "b1");
+        open_b.send(()).unwrap();
+        for gate in gates {
+            let _ = gate.send(());
+        }
+        assert_eq!(starts.recv_timeout(WAIT).unwrap(), "a3");
+    }
+
+    #[test]
+    fn tenants_alternate_by_cost() {
+        let pool = Scheduler::new(1);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (started, starts) = mpsc::channel();
+        // Hold the only thread while both tenants queue up.
+        let (hold, open) = gated("x", "hold", &started);
+        pool.submit(hold);
+        starts.recv_timeout(WAIT).unwrap();
+        for i in 0..4 {
+            for tenant in ["a", "b"] {
+                let order = order.clone();
+                pool.submit(Job::new(tenant, move || {
+                    std::thread::sleep(Duration::from_millis(2));
+                    order.lock().unwrap().push(format!("{tenant}{i}"));
+                }));
+            }
+        }
+        open.send(()).unwrap();
+        let deadline = Instant::now() + WAIT;
+        while order.lock().unwrap().len() < 8 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let order = order.lock().unwrap().clone();
+        // Queued 4 deep each, neither tenant ever gets more than one job ahead of the other.
+        let mut lead = 0i32;
+        for job in &order {
+            lead += if job.starts_with('a') { 1 } else { -1 };
+            assert!(lead.abs() <= 2, "unfair order {order:?}");
+        }
+        assert_eq!(order.len(), 8);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn run_awaits_the_result_without_blocking_the_runtime() {
+        let pool = Scheduler::new(1);
+        let slow = pool.run("t", || {
+            std::thread::sleep(Duration::from_millis(50));
+            7
+        });
+        let tick = async {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            "ticked"
+        };
+        let (slow, tick) = tokio::join!(slow, tick);
+        assert_eq!((slow.unwrap(), tick), (7, "ticked"));
+    }
+}

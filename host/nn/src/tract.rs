@@ -1,0 +1,397 @@
+//! The tract backend: pure-Rust ONNX inference, always built.
+//!
+//! A model keeps the free dimensions its file declares. tract runs a plan optimised for a symbolic shape
+//! about 4x slower than one optimised for concrete sizes (and some models cannot be optimised symbolically at
+//! all), so the decluttered symbolic model is kept and an optimised plan is built per concrete input shape on
+//! first use, in a small LRU cache. A model without free dimensions (or with all of them pinned by its config)
+//! gets its one plan at load.
+//!
+//! All tract types stay inside this file.
+
+use crate::{Backend, Dim, ElementType, LoadedModel, ModelConfig, ModelInfo, NnError, Tensor, TensorSpec};
+use lru::LruCache;
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use tract_onnx::pb;
+use tract_onnx::prelude::{
+    DatumType, Framework, InferenceFact, InferenceModelExt, IntoRunnable, Symbol, TDim, TValue, TVec, TypedModel,
+    TypedRunnableModel, tract_ndarray,
+};
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// How many optimised plans (concrete input shapes) one model keeps.
+const PLANS_PER_MODEL: usize = 16;
+
+/// The tract backend.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TractBackend;
+
+impl Backend for TractBackend {
+    fn name(&self) -> &'static str {
+        "tract"
+    }
+
+    fn load(&self, bytes: &[u8], config: &ModelConfig) -> Result<Arc<dyn LoadedModel>, NnError> {
+        Ok(Arc::new(TractModel::load(bytes, config)?))
+    }
+}
+
+struct TractModel {
+    info: ModelInfo,
+    /// Decluttered, with free dimensions as symbols.
+    symbolic: TypedModel,
+    /// For each input axis, the symbol a concrete size binds.
+    input_symbols: Vec<Vec<Option<Symbol>>>,
+    /// The only plan, when no input has a free dimension.
+    fixed: Option<Plan>,
+    plans: Mutex<LruCache<Vec<Vec<usize>>, Plan>>,
+}
+
+fn invalid_model(e: impl std::fmt::Display) -> NnError {
+    NnError::new(crate::ErrorKind::InvalidEncoding, format!("tract cannot load the model: {e}"))
+}
+
+impl TractModel {
+    fn load(bytes: &[u8], config: &ModelConfig) -> Result<Self, NnError> {
+        let onnx = tract_onnx::onnx().with_ignore_output_shapes(true);
+        let proto = onnx.proto_model_for_read(&mut &bytes[..]).map_err(invalid_model)?;
+        let info = declared_info(&proto, config)?;
+        for spec in info.inputs.iter().chain(&info.outputs) {
+            datum_type(spec.ty).map_err(|e| NnError::unsupported(format!("\"{}\": {}", spec.name, e.message)))?;
+        }
+
+        let symbolic = match typed_model(&onnx, &proto, &info) {
+            Ok(model) => model,
+            // Some exporters leave stale or clashing shapes in value_info: retry without them.
+            Err(first) => typed_model(&onnx.with_ignore_value_info(true), &proto, &info).map_err(|_| first)?,
+        };
+        let input_symbols = symbolic
+            .input_outlets()
+            .map_err(invalid_model)?
+            .iter()
+            .map(|outlet| {
+                let fact = symbolic.outlet_fact(*outlet).map_err(invalid_model)?;
+                Ok(fact.shape.iter().map(|d| if let TDim::Sym(s) = d { Some(s.clone()) } else { None }).collect())
+            })
+            .collect::<Result<Vec<Vec<_>>, NnError>>()?;
+        let fixed = if info.inputs.iter().all(|i| i.dims.iter().all(|d| d.fixed().is_some())) {
+            Some(optimise(symbolic.clone())?)
+        } else {
+            None
+        };
+        let plans = Mutex::new(LruCache::new(NonZeroUsize::new(PLANS_PER_MODEL).expect("non-zero")));
+        Ok(Self { info, symbolic, input_symbols, fixed, plans })
+    }
+
+    /// The optimised plan for these concrete input shapes, built on first use.
+    fn plan(&self, inputs: &[Tensor]) -> Result<Plan, NnError> {
+        if let Some(plan) = &self.fixed {
+            return Ok(plan.clone());
+        }
+        let key: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+        if let Some(plan) = self.plans.lock().expect("plan cache lock").get(&key) {
+            return Ok(plan.clone());
+        }
+        let mut values: HashMap<Symbol, TDim> = HashMap::new();
+        for (symbols, shape) in self.input_symbols.iter().zip(&key) {
+            for (symbol, &size) in symbols.iter().zip(shape) {
+                if let Some(symbol) = symbol {
+                    values.insert(symbol.clone(), TDim::Val(size as i64));
+                }
+            }
+        }
+        let concrete = self.symbolic.set_symbols(&values).map_err(|e| {
+            NnError::invalid(format!("tract cannot specialise the model for input shapes {key:?}: {e}"))
+        })?;
+        // Built outside the lock: two first requests of one shape may both build; the cache keeps one.
+        let plan = optimise(concrete)?;
+        self.plans.lock().expect("plan cache lock").put(key, plan.clone());
+        Ok(plan)
+    }
+}
+
+impl LoadedModel for TractModel {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn backend(&self) -> &'static str {
+        "tract"
+    }
+
+    fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, NnError> {
+        let plan = self.plan(&inputs)?;
+        let values = inputs.iter().map(to_tract).collect::<Result<TVec<TValue>, NnError>>()?;
+        let outputs = plan.run(values).map_err(|e| NnError::runtime(format!("tract: {e:#}")))?;
+        outputs.iter().map(|v| from_tract(v)).collect()
+    }
+}
+
+fn typed_model(onnx: &tract_onnx::Onnx, proto: &pb::ModelProto, info: &ModelInfo) -> Result<TypedModel, NnError> {
+    let mut model = onnx.model_for_proto_model(proto).map_err(invalid_model)?;
+    for (index, spec) in info.inputs.iter().enumerate() {
+        let dims: TVec<TDim> = spec
+            .dims
+            .iter()
+            .enumerate()
+            .map(|(axis, dim)| match dim {
+                Dim::Fixed(n) => TDim::Val(*n as i64),
+                Dim::Free(Some(name)) => model.symbols.sym(name).into(),
+                Dim::Free(None) => model.symbols.sym(&format!("{}_{axis}", spec.name)).into(),
+            })
+            .collect();
+        let fact = InferenceFact::dt_shape(datum_type(spec.ty)?, dims);
+        model.set_input_fact(index, fact).map_err(invalid_model)?;
+    }
+    model.into_typed().and_then(|m| m.into_decluttered()).map_err(|e| describe_load_error(&model_ops(proto), e))
+}
+
+/// tract's error chain, plus the operators it does not know, which is what a tenant needs to hear.
+fn describe_load_error(ops: &[String], e: impl std::fmt::Debug) -> NnError {
+    let unknown: Vec<&String> = ops.iter().filter(|op| !known_op(op)).collect();
+    if unknown.is_empty() {
+        invalid_model(format!("{e:?}"))
+    } else {
+        NnError::unsupported(format!("tract does not implement the operator(s) {unknown:?}"))
+    }
+}
+
+fn model_ops(proto: &pb::ModelProto) -> Vec<String> {
+    let mut ops: Vec<String> = proto.graph.iter().flat_map(|g| g.node.iter().map(|n| n.op_type.clone())).collect();
+    ops.sort();
+    ops.dedup();
+    ops
+}
+
+fn known_op(op: &str) -> bool {
+    tract_onnx::onnx().op_register.0.contains_key(op)
+}
+
+fn optimise(model: TypedModel) -> Result<Plan, NnError> {
+    model
+        .into_optimized()
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| NnError::runtime(format!("tract cannot optimise the model: {e:#}")))
+}
+
+/// The model's interface as its file declares it, with pinned shapes applied.
+fn declared_info(proto: &pb::ModelProto, config: &ModelConfig) -> Result<ModelInfo, NnError> {
+    let graph = proto.graph.as_ref().ok_or_else(|| invalid_model("the file has no graph"))?;
+    let initializers: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let spec = |v: &pb::ValueInfoProto| -> Result<TensorSpec, NnError> {
+        let Some(pb::type_proto::Value::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+            return Err(NnError::unsupported(format!("\"{}\" is not a tensor", v.name)));
+        };
+        let ty = ElementType::from_onnx(t.elem_type).ok_or_else(|| {
+            NnError::unsupported(format!(
+                "\"{}\" has ONNX element type {}, which is not supported",
+                v.name, t.elem_type
+            ))
+        })?;
+        let dims = t
+            .shape
+            .iter()
+            .flat_map(|s| &s.dim)
+            .map(|d| match &d.value {
+                Some(pb::tensor_shape_proto::dimension::Value::DimValue(n)) if *n >= 0 => Dim::Fixed(*n as u64),
+                Some(pb::tensor_shape_proto::dimension::Value::DimParam(p)) if !p.is_empty() => {
+                    Dim::Free(Some(p.clone()))
+                }
+                _ => Dim::Free(None),
+            })
+            .collect();
+        Ok(TensorSpec { name: v.name.clone(), ty, dims })
+    };
+    let mut inputs = graph
+        .input
+        .iter()
+        .filter(|i| !initializers.contains(i.name.as_str()))
+        .map(spec)
+        .collect::<Result<Vec<_>, _>>()?;
+    let outputs = graph.output.iter().map(spec).collect::<Result<Vec<_>, _>>()?;
+    for (name, shape) in &config.inputs {
+        let input = inputs.iter_mut().find(|i| &i.name == name).ok_or_else(|| {
+            NnError::invalid(format!("the config pins input \"{name}\", which the model does not have"))
+        })?;
+        if shape.len() != input.dims.len()
+            || input.dims.iter().zip(shape).any(|(d, s)| d.fixed().is_some_and(|f| f != *s))
+        {
+            return Err(NnError::invalid(format!(
+                "the config pins input \"{name}\" to {shape:?}, which does not fit its declared shape {}",
+                input.shape_display()
+            )));
+        }
+        input.dims = shape.iter().map(|s| Dim::Fixed(*s)).collect();
+    }
+    let metadata: BTreeMap<String, String> =
+        proto.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
+    Ok(ModelInfo { inputs, outputs, metadata })
+}
+
+fn datum_type(ty: ElementType) -> Result<DatumType, NnError> {
+    Ok(match ty {
+        ElementType::F16 => DatumType::F16,
+        ElementType::F32 => DatumType::F32,
+        ElementType::F64 => DatumType::F64,
+        ElementType::I8 => DatumType::I8,
+        ElementType::I16 => DatumType::I16,
+        ElementType::I32 => DatumType::I32,
+        ElementType::I64 => DatumType::I64,
+        ElementType::U8 => DatumType::U8,
+        ElementType::U16 => DatumType::U16,
+        ElementType::U32 => DatumType::U32,
+        ElementType::U64 => DatumType::U64,
+        ElementType::Bool => DatumType::Bool,
+        ElementType::String => DatumType::String,
+        ElementType::Bf16 => return Err(NnError::unsupported("the tract backend does not support bf16 tensors")),
+    })
+}
+
+fn element_type(dt: DatumType) -> Result<ElementType, NnError> {
+    Ok(match dt {
+        DatumType::F16 => ElementType::F16,
+        DatumType::F32 => ElementType::F32,
+        DatumType::F64 => ElementType::F64,
+        DatumType::I8 => ElementType::I8,
+        DatumType::I16 => ElementType::I16,
+        DatumType::I32 => ElementType::I32,
+        DatumType::I64 => ElementType::I64,
+        DatumType::U8 => ElementType::U8,
+        DatumType::U16 => ElementType::U16,
+        DatumType::U32 => ElementType::U32,
+        DatumType::U64 => ElementType::U64,
+        DatumType::Bool => ElementType::Bool,
+        DatumType::String => ElementType::String,
+        other => return Err(NnError::unsupported(format!("the model produced a {other:?} tensor"))),
+    })
+}
+
+/// Our tensor into tract's: one copy of the elements.
+fn to_tract(tensor: &Tensor) -> Result<TValue, NnError> {
+    let dt = datum_type(tensor.ty())?;
+    let t = match (tensor.bytes(), tensor.strings()) {
+        (Some(bytes), _) => {
+            let mut t = tract_onnx::prelude::Tensor::zero_dt(dt, tensor.shape())
+                .map_err(|e| NnError::invalid(format!("{e}")))?;
+            t.as_bytes_mut().copy_from_slice(bytes);
+            t
+        }
+        (None, Some(strings)) => {
+            let array = tract_ndarray::ArrayD::from_shape_vec(tensor.shape(), strings.to_vec())
+                .map_err(|e| NnError::invalid(format!("{e}")))?;
+            array.into()
+        }
+        (None, None) => unreachable!("a tensor holds bytes or strings"),
+    };
+    Ok(t.into())
+}
+
+/// tract's tensor into ours: one copy of the elements.
+fn from_tract(value: &TValue) -> Result<Tensor, NnError> {
+    let ty = element_type(value.datum_type())?;
+    let shape = value.shape().to_vec();
+    if ty == ElementType::String {
+        let strings = value
+            .try_as_plain_ram()
+            .and_then(|v| v.as_slice::<String>())
+            .map_err(|e| NnError::runtime(format!("{e}")))?;
+        return Tensor::from_strings(shape, strings.to_vec());
+    }
+    Tensor::from_bytes(ty, shape, value.as_bytes().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate_inputs;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/fixtures/");
+        std::fs::read(format!("{path}{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+    }
+
+    fn load(name: &str) -> Arc<dyn LoadedModel> {
+        TractBackend.load(&fixture(name), &ModelConfig::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    #[test]
+    fn identity_round_trips_every_numeric_type_byte_for_byte() {
+        for ty in ElementType::ALL {
+            if matches!(ty, ElementType::Bf16 | ElementType::String) {
+                continue;
+            }
+            let model = load(&format!("identity_{ty}.onnx"));
+            let size = ty.size().unwrap();
+            // Bool must hold 0 or 1; every other type takes any bit pattern.
+            let bytes: Vec<u8> = (0..2 * 4 * size)
+                .map(|i| if ty == ElementType::Bool { (i % 2) as u8 } else { (i * 37 + 11) as u8 })
+                .collect();
+            let x = Tensor::from_bytes(ty, vec![2, 4], bytes.clone()).unwrap();
+            let out = model.run(vec![x]).unwrap_or_else(|e| panic!("{ty}: {e}"));
+            assert_eq!(out[0].ty(), ty);
+            assert_eq!(out[0].shape(), &[2, 4]);
+            assert_eq!(out[0].bytes().unwrap(), bytes, "{ty}");
+        }
+    }
+
+    #[test]
+    fn bf16_models_are_refused_with_a_clear_error() {
+        let err = TractBackend.load(&fixture("identity_bf16.onnx"), &ModelConfig::default()).err().unwrap();
+        assert_eq!(err.kind, crate::ErrorKind::UnsupportedOperation);
+        assert!(err.message.contains("bf16"), "{err}");
+    }
+
+    #[test]
+    fn free_batch_dimension_is_kept_and_each_shape_gets_its_plan() {
+        let model = load("add_batch.onnx");
+        let input = &model.info().inputs[0];
+        assert_eq!(input.dims, vec![Dim::Free(Some("N".into())), Dim::Fixed(3)]);
+        assert_eq!(model.info().metadata["labels"], "a\nb\nc");
+        for n in [1usize, 3, 1] {
+            let values: Vec<f32> = (0..n * 3).map(|i| i as f32).collect();
+            let x = Tensor::from_f32(vec![n, 3], &values).unwrap();
+            let y = model.run(vec![x]).unwrap().remove(0);
+            let expected: Vec<f32> = values.iter().enumerate().map(|(i, v)| v + [1.0, 2.0, 3.0][i % 3]).collect();
+            assert_eq!(y.shape(), &[n, 3]);
+            assert_eq!(y.to_f32().unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn pinned_shapes_remove_free_dimensions_and_are_checked() {
+        let config = ModelConfig { inputs: [("x".to_string(), vec![2, 8])].into(), ..ModelConfig::default() };
+        let model = TractBackend.load(&fixture("mlp.onnx"), &config).unwrap();
+        assert_eq!(model.info().inputs[0].dims, vec![Dim::Fixed(2), Dim::Fixed(8)]);
+        let wrong = Tensor::from_f32(vec![1, 8], &[0.0; 8]).unwrap();
+        let err = validate_inputs(model.info(), vec![("x".into(), wrong)]).unwrap_err();
+        assert_eq!(err.message, "input \"x\": expected shape [2, 8], got [1, 8]");
+        let bad = ModelConfig { inputs: [("x".to_string(), vec![2, 9])].into(), ..ModelConfig::default() };
+        let err = TractBackend.load(&fixture("mlp.onnx"), &bad).err().unwrap();
+        assert!(err.message.contains("does not fit its declared shape [N, 8]"), "{err}");
+    }
+
+    #[test]
+    fn mlp_matches_the_reference_outputs() {
+        let samples: serde_json::Value =
+            serde_json::from_slice(&fixture("samples.json")).expect("samples.json is JSON");
+        let sample = &samples["mlp.onnx"];
+        let floats = |v: &serde_json::Value| -> Vec<f32> {
+            v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+        };
+        let x = Tensor::from_f32(vec![2, 8], &floats(&sample["input"]["data"])).unwrap();
+        let y = load("mlp.onnx").run(vec![x]).unwrap().remove(0).to_f32().unwrap();
+        for (got, want) in y.iter().zip(floats(&sample["output"]["data"])) {
+            assert!((got - want).abs() < 1e-5, "{y:?}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_invalid_encoding_not_a_panic() {
+        for bytes in [&b""[..], b"not a model", &fixture("mlp.onnx")[..40]] {
+            let err = TractBackend.load(bytes, &ModelConfig::default()).err().unwrap();
+            assert_eq!(err.kind, crate::ErrorKind::InvalidEncoding, "{err}");
+        }
+    }
+}

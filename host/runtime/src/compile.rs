@@ -1,0 +1,112 @@
+//! Compiled components, once per node: in memory as ready-to-instantiate `ProxyPre`s, and on the node's own
+//! disk keyed by digest and engine fingerprint, so a restarted node serves without compiling again.
+//!
+//! Compiled code is only ever loaded from files this node wrote itself into its cache directory: loading
+//! native code trusts its source, so artifacts never come from the shared store.
+
+use crate::Runtime;
+use crate::state::GuestState;
+use anyhow::Context as _;
+use edge_infer_catalog::Digest;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+/// Counts of how components became ready since the node started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Components compiled from wasm.
+    pub compiled: u64,
+    /// Components loaded from the node's compile cache.
+    pub cached: u64,
+}
+
+pub(crate) struct ComponentCache {
+    dir: PathBuf,
+    slots: Mutex<HashMap<Digest, Arc<OnceCell<ProxyPre<GuestState>>>>>,
+    compiled: AtomicU64,
+    cached: AtomicU64,
+}
+
+impl ComponentCache {
+    pub(crate) fn new(engine: &Engine, root: &std::path::Path) -> anyhow::Result<Self> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let dir = root.join(format!("{:016x}", hasher.finish()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self { dir, slots: Mutex::default(), compiled: AtomicU64::new(0), cached: AtomicU64::new(0) })
+    }
+
+    pub(crate) fn stats(&self) -> CompileStats {
+        CompileStats { compiled: self.compiled.load(Ordering::Relaxed), cached: self.cached.load(Ordering::Relaxed) }
+    }
+
+    /// The ready component `digest`: from memory, else from the disk cache, else compiled from the store's
+    /// bytes (on a blocking thread). Concurrent first callers wait for one compile.
+    pub(crate) async fn get(&self, runtime: &Runtime, digest: &Digest) -> anyhow::Result<ProxyPre<GuestState>> {
+        let slot = self.slots.lock().expect("component cache lock").entry(digest.clone()).or_default().clone();
+        let pre = slot
+            .get_or_try_init(|| async {
+                let engine = runtime.engine.clone();
+                let store = runtime.store.clone();
+                let path = self.dir.join(format!("{}.cwasm", digest.as_str()));
+                let digest = digest.clone();
+                let (component, compiled) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                    if let Some(component) = load_cached(&engine, &path) {
+                        return Ok((component, false));
+                    }
+                    let wasm = store.get(&digest)?;
+                    Ok((compile_to(&engine, &wasm, &path)?, true))
+                })
+                .await??;
+                let counter = if compiled { &self.compiled } else { &self.cached };
+                counter.fetch_add(1, Ordering::Relaxed);
+                let pre = runtime.linker.instantiate_pre(&component).map_err(anyhow::Error::from)?;
+                ProxyPre::new(pre)
+                    .map_err(anyhow::Error::from)
+                    .context("the component does not export wasi:http/incoming-handler")
+            })
+            .await?;
+        Ok(pre.clone())
+    }
+}
+
+/// Compiles `wasm` and writes the result to `path` atomically.
+fn compile_to(engine: &Engine, wasm: &[u8], path: &std::path::Path) -> anyhow::Result<Component> {
+    let native = engine.precompile_component(wasm).map_err(anyhow::Error::from)?;
+    let dir = path.parent().expect("cache files have a parent");
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(&native)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)?;
+    // SAFETY: these bytes were produced just now by `precompile_component` on this very engine.
+    #[allow(unsafe_code)]
+    let component = unsafe { Component::deserialize(engine, &native) };
+    component.map_err(anyhow::Error::from)
+}
+
+/// The component cached at `path`, if there is a usable one.
+fn load_cached(engine: &Engine, path: &std::path::Path) -> Option<Component> {
+    if !path.exists() {
+        return None;
+    }
+    // SAFETY: the cache directory is node-local and only ever written by `compile_to` above, with a
+    // temporary file renamed into place, under a name that includes the engine's compatibility hash;
+    // wasmtime checks that hash again and refuses a mismatching file.
+    #[allow(unsafe_code)]
+    let component = unsafe { Component::deserialize_file(engine, path) };
+    match component {
+        Ok(component) => Some(component),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "ignoring unusable compile cache entry: {e}");
+            None
+        }
+    }
+}

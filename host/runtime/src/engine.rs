@@ -1,0 +1,121 @@
+//! The wasmtime engine of the node and the [`Runtime`] that owns it: pooling allocator, epoch ticker,
+//! linker with exactly the imports of the `edge:infer/endpoint` world.
+
+use crate::compile::{CompileStats, ComponentCache};
+use crate::nn_host::ModelSource;
+use crate::state::GuestState;
+use anyhow::Context as _;
+use edge_infer_catalog::{BlobStore, Digest};
+use edge_infer_nn::Inference;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use wasmtime::component::Linker;
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances: the granularity of guest time slices and deadlines.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Limits and settings of the sandbox.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached (node-local; never shared between machines).
+    pub cache_dir: PathBuf,
+    /// Linear memory one guest instance may grow to, in bytes.
+    pub memory_limit: usize,
+    /// Guest instances alive at once (pool slots).
+    pub max_instances: u32,
+    /// Wall-clock budget of one guest call, model runs included.
+    pub deadline: Duration,
+    /// Whether guests may use raw `wasi:nn/graph.load` with model bytes of their own.
+    pub allow_raw_load: bool,
+    /// Bytes of a guest's stdout and stderr kept for the log, each.
+    pub output_capture: usize,
+}
+
+impl RuntimeConfig {
+    /// Defaults for a node whose caches live under `data_dir`.
+    pub fn new(data_dir: &std::path::Path) -> Self {
+        Self {
+            cache_dir: data_dir.join("compiled"),
+            memory_limit: 256 << 20,
+            max_instances: 256,
+            deadline: Duration::from_secs(30),
+            allow_raw_load: false,
+            output_capture: 16 << 10,
+        }
+    }
+}
+
+/// The node's wasm runtime.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<GuestState>,
+    pub(crate) config: RuntimeConfig,
+    pub(crate) components: ComponentCache,
+    pub(crate) store: Arc<dyn BlobStore>,
+    pub(crate) models: ModelSource,
+    ticker: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// A runtime with `config` that reads artifacts from `store` and runs models on `inference`; starts the
+    /// epoch ticker thread.
+    pub fn new(config: RuntimeConfig, store: Arc<dyn BlobStore>, inference: Arc<Inference>) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 4)
+            .total_memories(config.max_instances * 2)
+            .total_tables(config.max_instances * 4)
+            .max_memory_size(config.memory_limit);
+        let mut wasm = wasmtime::Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).map_err(anyhow::Error::from).context("configuring wasmtime")?;
+        let linker = crate::state::linker(&engine)?;
+        let components = ComponentCache::new(&engine, &config.cache_dir)?;
+
+        let ticker = Arc::new(AtomicBool::new(true));
+        let (running, ticking) = (ticker.clone(), engine.weak());
+        std::thread::Builder::new().name("edge-infer-epoch".into()).spawn(move || {
+            while running.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                match ticking.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => return,
+                }
+            }
+        })?;
+        let models = ModelSource::new(inference, store.clone());
+        Ok(Self { engine, linker, config, components, store, models, ticker })
+    }
+
+    /// The sandbox settings.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Compiles (or loads from the node's cache) the component `digest`, so its first request does not pay for
+    /// it. Fails with the reason when the bytes are not a component this node can run.
+    pub async fn prepare(&self, digest: &Digest) -> anyhow::Result<()> {
+        self.components.get(self, digest).await.map(drop)
+    }
+
+    /// The models guests load, and the inference service behind them.
+    pub fn models(&self) -> &ModelSource {
+        &self.models
+    }
+
+    /// How many components were compiled and loaded from the cache since start.
+    pub fn compile_stats(&self) -> CompileStats {
+        self.components.stats()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker.store(false, Ordering::Relaxed);
+    }
+}

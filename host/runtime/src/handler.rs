@@ -1,0 +1,130 @@
+//! One HTTP request through one guest: a fresh `Store` from the pool with this endpoint's grants, the request
+//! handed to the guest's `wasi:http/incoming-handler`, its response streamed back — all under the endpoint's
+//! deadline, which also covers time spent waiting for models.
+
+use crate::Runtime;
+use crate::nn_host::NnCtx;
+use crate::state::GuestState;
+use bytes::Bytes;
+use edge_infer_catalog::ResolvedEndpoint;
+use http_body_util::{BodyExt, Full};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::Store;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// Who is being called, for whom.
+#[derive(Clone)]
+pub struct GuestCall {
+    /// The tenant that owns the endpoint; its models and its share of the pool.
+    pub tenant: Arc<str>,
+    /// The endpoint, resolved.
+    pub endpoint: Arc<ResolvedEndpoint>,
+    /// The request id, for logs and error bodies.
+    pub request_id: String,
+}
+
+/// The guest's response; its body streams while the guest is still running.
+pub type GuestResponse = hyper::Response<HyperOutgoingBody>;
+
+/// Why a guest produced no response.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    /// The component could not be compiled or linked on this node.
+    #[error("the endpoint's component cannot run on this node: {0}")]
+    Unavailable(String),
+    /// The guest trapped (a panic, `unreachable`, running out of memory…) before answering.
+    #[error("the guest trapped")]
+    Trap(String),
+    /// The guest did not answer in time.
+    #[error("the guest did not answer within {0:?}")]
+    Deadline(Duration),
+    /// The guest returned without setting a response.
+    #[error("the guest returned without a response")]
+    NoResponse,
+    /// The guest answered with a wasi:http error instead of a response.
+    #[error("the guest answered with the error {0}")]
+    GuestErrorCode(String),
+}
+
+impl Runtime {
+    /// Runs the endpoint's guest on `request`, whose URI is already what the guest should see.
+    pub async fn handle(
+        &self,
+        call: GuestCall,
+        request: hyper::Request<Full<Bytes>>,
+    ) -> Result<GuestResponse, GuestError> {
+        let pre = self
+            .components
+            .get(self, &call.endpoint.component)
+            .await
+            .map_err(|e| GuestError::Unavailable(format!("{e:#}")))?;
+        let nn = NnCtx {
+            tenant: call.tenant.clone(),
+            endpoint: call.endpoint.clone(),
+            source: self.models.clone(),
+            allow_raw_load: self.config.allow_raw_load,
+        };
+        let config = call.endpoint.config.iter().map(|(k, v)| (k.clone(), v.clone()));
+        let state = GuestState::new(config, nn, self.config.memory_limit, self.config.output_capture);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        // Yield to tokio at every epoch tick: a spinning guest shares its thread and the deadline can fire.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let request = request.map(|body| body.map_err(|never| -> ErrorCode { match never {} }));
+        let setup = |store: &mut Store<GuestState>| -> wasmtime::Result<_> {
+            let req = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+            let out = store.data_mut().http().new_response_outparam(sender)?;
+            Ok((req, out))
+        };
+        let (req, out) = setup(&mut store).map_err(|e| GuestError::Trap(format!("{e:?}")))?;
+
+        let deadline = self.config.deadline;
+        let request_id = call.request_id.clone();
+        let task = tokio::spawn(async move {
+            let run = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+            };
+            let result = tokio::time::timeout(deadline, run).await;
+            log_output(&request_id, &store);
+            match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(trap)) => {
+                    tracing::warn!(request_id, "guest trapped: {trap:?}");
+                    Err(GuestError::Trap(format!("{trap:#}")))
+                }
+                Err(_) => {
+                    tracing::warn!(request_id, "guest passed its deadline of {deadline:?}");
+                    Err(GuestError::Deadline(deadline))
+                }
+            }
+        });
+
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(GuestError::GuestErrorCode(format!("{code:?}"))),
+            // The sender was dropped with the store: the task says why.
+            Err(_) => match task.await {
+                Ok(Ok(())) => Err(GuestError::NoResponse),
+                Ok(Err(e)) => Err(e),
+                Err(join) => Err(GuestError::Trap(format!("guest task failed: {join}"))),
+            },
+        }
+    }
+}
+
+/// Sends what the guest printed to the log, one line per line, tagged with the request.
+fn log_output(request_id: &str, store: &Store<GuestState>) {
+    for (stream, pipe) in [("stdout", &store.data().stdout), ("stderr", &store.data().stderr)] {
+        let bytes = pipe.contents();
+        for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
+            tracing::info!(request_id, stream, "guest: {line}");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The sandbox: wasmtime configured for many small, untrusted guests (pooling allocator, epoch deadlines,
+//! memory caps), the node-local cache of compiled components, the host side of `wasi:nn` and
+//! `edge:infer/models`, and the call of a guest's `wasi:http/incoming-handler` for one HTTP request.
+//!
+//! Guests get nothing by default: no environment, no files, no sockets, no outbound HTTP. They reach models
+//! only through `wasi:nn`, by name, among the models of their own endpoint and tenant.
+#![deny(missing_docs)]
+
+mod bindings;
+mod compile;
+mod engine;
+mod handler;
+mod models_host;
+mod nn_host;
+mod state;
+
+pub use compile::CompileStats;
+pub use engine::{Runtime, RuntimeConfig};
+pub use handler::{GuestCall, GuestError, GuestResponse};
+pub use nn_host::ModelSource;

@@ -1,0 +1,277 @@
+//! Our `wasi:nn` host: async, tenant-scoped, over the node's shared models and fair scheduler.
+//!
+//! `load-by-name` sees only the calling endpoint's aliases and its tenant's own models; raw `load` is refused
+//! unless the node allows it. `compute` never blocks an async worker: it queues on the inference pool and
+//! awaits. Every failure goes back to the guest as a `wasi:nn` error whose `data()` says exactly what was
+//! wrong; nothing a guest sends can make the host panic.
+
+use crate::bindings::{errors, graph, inference, tensor};
+use crate::state::GuestState;
+use edge_infer_catalog::{BlobStore, Digest, ResolvedEndpoint, ResolvedModel};
+use edge_infer_nn::{ElementType, ErrorKind, Inference, LoadedModel, ModelConfig, ModelKey, NnError, Tensor};
+use std::sync::Arc;
+use wasmtime::component::Resource;
+
+/// Loads models for guests: from the node's shared cache, else from the store.
+#[derive(Clone)]
+pub struct ModelSource {
+    inference: Arc<Inference>,
+    store: Arc<dyn BlobStore>,
+}
+
+impl ModelSource {
+    pub(crate) fn new(inference: Arc<Inference>, store: Arc<dyn BlobStore>) -> Self {
+        Self { inference, store }
+    }
+
+    /// The inference service.
+    pub fn inference(&self) -> &Arc<Inference> {
+        &self.inference
+    }
+
+    /// The loaded model `model`, loaded now if this node has not loaded it yet.
+    pub async fn load(&self, model: &ResolvedModel) -> Result<Arc<dyn LoadedModel>, NnError> {
+        let key = ModelKey { digest: model.digest.as_str().to_string(), config: model.config.clone() };
+        let (store, digest) = (self.store.clone(), model.digest.clone());
+        let bytes = move || store.get(&digest).map_err(|e| NnError::runtime(format!("reading the model: {e}")));
+        self.inference.models().get_or_load(&key, bytes).await
+    }
+}
+
+/// What `wasi:nn` may reach from one guest instance.
+pub(crate) struct NnCtx {
+    pub(crate) tenant: Arc<str>,
+    /// The calling endpoint: its `models` are the names `load-by-name` accepts.
+    pub(crate) endpoint: Arc<ResolvedEndpoint>,
+    pub(crate) source: ModelSource,
+    pub(crate) allow_raw_load: bool,
+}
+
+impl NnCtx {
+    pub(crate) async fn by_name(&self, name: &str) -> Result<Arc<dyn LoadedModel>, NnError> {
+        let model =
+            self.endpoint.models.get(name).ok_or_else(|| {
+                NnError::not_found(format!("no model named \"{name}\" is available to this endpoint"))
+            })?;
+        self.source.load(model).await
+    }
+}
+
+/// A `wasi:nn` tensor: our tensor, restricted to the element types wasi:nn can carry.
+pub struct TensorResource(Tensor);
+/// A loaded graph.
+pub struct GraphResource(Arc<dyn LoadedModel>);
+/// An execution context: runs are independent, so it is the graph again.
+pub struct ExecutionContextResource(Arc<dyn LoadedModel>);
+/// A `wasi:nn` error with its message.
+pub struct ErrorResource(NnError);
+
+fn from_wit_type(ty: tensor::TensorType) -> ElementType {
+    match ty {
+        tensor::TensorType::Fp16 => ElementType::F16,
+        tensor::TensorType::Fp32 => ElementType::F32,
+        tensor::TensorType::Fp64 => ElementType::F64,
+        tensor::TensorType::Bf16 => ElementType::Bf16,
+        tensor::TensorType::U8 => ElementType::U8,
+        tensor::TensorType::I32 => ElementType::I32,
+        tensor::TensorType::I64 => ElementType::I64,
+    }
+}
+
+fn to_wit_type(ty: ElementType) -> Option<tensor::TensorType> {
+    Some(match ty {
+        ElementType::F16 => tensor::TensorType::Fp16,
+        ElementType::F32 => tensor::TensorType::Fp32,
+        ElementType::F64 => tensor::TensorType::Fp64,
+        ElementType::Bf16 => tensor::TensorType::Bf16,
+        ElementType::U8 => tensor::TensorType::U8,
+        ElementType::I32 => tensor::TensorType::I32,
+        ElementType::I64 => tensor::TensorType::I64,
+        _ => return None,
+    })
+}
+
+fn error_code(kind: ErrorKind) -> errors::ErrorCode {
+    match kind {
+        ErrorKind::InvalidArgument => errors::ErrorCode::InvalidArgument,
+        ErrorKind::InvalidEncoding => errors::ErrorCode::InvalidEncoding,
+        ErrorKind::Timeout => errors::ErrorCode::Timeout,
+        ErrorKind::RuntimeError => errors::ErrorCode::RuntimeError,
+        ErrorKind::UnsupportedOperation => errors::ErrorCode::UnsupportedOperation,
+        ErrorKind::TooLarge => errors::ErrorCode::TooLarge,
+        ErrorKind::NotFound => errors::ErrorCode::NotFound,
+        ErrorKind::Security => errors::ErrorCode::Security,
+        ErrorKind::Unknown => errors::ErrorCode::Unknown,
+    }
+}
+
+impl GuestState {
+    /// Hands `result` to the guest: the value, or a `wasi:nn` error resource.
+    fn nn_result<T>(&mut self, result: Result<T, NnError>) -> wasmtime::Result<Result<T, Resource<ErrorResource>>> {
+        match result {
+            Ok(value) => Ok(Ok(value)),
+            Err(e) => {
+                tracing::debug!(tenant = %self.nn.tenant, "wasi:nn error for the guest: {e}");
+                Ok(Err(self.table.push(ErrorResource(e))?))
+            }
+        }
+    }
+}
+
+impl tensor::Host for GuestState {}
+
+impl tensor::HostTensor for GuestState {
+    async fn new(
+        &mut self,
+        dimensions: Vec<u32>,
+        ty: tensor::TensorType,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Resource<TensorResource>> {
+        let shape = dimensions.iter().map(|&d| d as usize).collect();
+        // The constructor cannot return an error: a tensor whose bytes do not match its shape is a trap,
+        // as in wasmtime's own wasi-nn.
+        let tensor = Tensor::from_bytes(from_wit_type(ty), shape, data).map_err(|e| wasmtime::format_err!("{e}"))?;
+        Ok(self.table.push(TensorResource(tensor))?)
+    }
+
+    async fn dimensions(&mut self, this: Resource<TensorResource>) -> wasmtime::Result<Vec<u32>> {
+        let tensor = &self.table.get(&this)?.0;
+        Ok(tensor.shape().iter().map(|&d| u32::try_from(d).unwrap_or(u32::MAX)).collect())
+    }
+
+    async fn ty(&mut self, this: Resource<TensorResource>) -> wasmtime::Result<tensor::TensorType> {
+        let ty = self.table.get(&this)?.0.ty();
+        to_wit_type(ty).ok_or_else(|| wasmtime::format_err!("tensor of type {ty} in a wasi:nn handle"))
+    }
+
+    async fn data(&mut self, this: Resource<TensorResource>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.table.get(&this)?.0.bytes().unwrap_or_default().to_vec())
+    }
+
+    async fn drop(&mut self, this: Resource<TensorResource>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl graph::Host for GuestState {
+    async fn load(
+        &mut self,
+        builders: Vec<Vec<u8>>,
+        encoding: graph::GraphEncoding,
+        _target: graph::ExecutionTarget,
+    ) -> wasmtime::Result<Result<Resource<GraphResource>, Resource<ErrorResource>>> {
+        let result = async {
+            if !self.nn.allow_raw_load {
+                return Err(NnError::new(
+                    ErrorKind::Security,
+                    "raw wasi:nn load is disabled on this node: load the endpoint's models with load-by-name",
+                ));
+            }
+            if !matches!(encoding, graph::GraphEncoding::Onnx | graph::GraphEncoding::Autodetect) {
+                return Err(NnError::new(ErrorKind::InvalidEncoding, "this node loads ONNX models only"));
+            }
+            let [bytes] = <[Vec<u8>; 1]>::try_from(builders)
+                .map_err(|b| NnError::invalid(format!("an ONNX model is one builder, got {}", b.len())))?;
+            let digest = Digest::of(&bytes);
+            let key = ModelKey { digest: digest.as_str().to_string(), config: ModelConfig::default() };
+            self.nn.source.inference().models().get_or_load(&key, move || Ok(bytes)).await
+        }
+        .await;
+        let result = result.map(GraphResource);
+        let graph = match result {
+            Ok(g) => Ok(self.table.push(g)?),
+            Err(e) => Err(e),
+        };
+        self.nn_result(graph)
+    }
+
+    async fn load_by_name(
+        &mut self,
+        name: String,
+    ) -> wasmtime::Result<Result<Resource<GraphResource>, Resource<ErrorResource>>> {
+        let graph = match self.nn.by_name(&name).await {
+            Ok(model) => Ok(self.table.push(GraphResource(model))?),
+            Err(e) => Err(e),
+        };
+        self.nn_result(graph)
+    }
+}
+
+impl graph::HostGraph for GuestState {
+    async fn init_execution_context(
+        &mut self,
+        this: Resource<GraphResource>,
+    ) -> wasmtime::Result<Result<Resource<ExecutionContextResource>, Resource<ErrorResource>>> {
+        let model = self.table.get(&this)?.0.clone();
+        let context = self.table.push(ExecutionContextResource(model))?;
+        Ok(Ok(context))
+    }
+
+    async fn drop(&mut self, this: Resource<GraphResource>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl inference::Host for GuestState {}
+
+impl inference::HostGraphExecutionContext for GuestState {
+    async fn compute(
+        &mut self,
+        this: Resource<ExecutionContextResource>,
+        inputs: Vec<(String, Resource<TensorResource>)>,
+    ) -> wasmtime::Result<Result<Vec<(String, Resource<TensorResource>)>, Resource<ErrorResource>>> {
+        let model = self.table.get(&this)?.0.clone();
+        // The handles in the list are owned by the host now: take the tensors out of the table.
+        let mut tensors = Vec::with_capacity(inputs.len());
+        for (name, handle) in inputs {
+            tensors.push((name, self.table.delete(handle)?.0));
+        }
+        if let Some((name, _)) = tensors.iter().find(|(_, t)| t.ty() == ElementType::Bf16) {
+            let e = NnError::unsupported(format!(
+                "input \"{name}\" is bf16, which the {} backend does not support",
+                model.backend()
+            ));
+            return self.nn_result(Err(e));
+        }
+        let tenant = self.nn.tenant.clone();
+        let outputs = self.nn.source.inference().compute(&tenant, model, tensors).await;
+        let outputs = match outputs {
+            Ok(outputs) => outputs,
+            Err(e) => return self.nn_result(Err(e)),
+        };
+        if let Some((name, t)) = outputs.iter().find(|(_, t)| to_wit_type(t.ty()).is_none()) {
+            let e =
+                NnError::unsupported(format!("output \"{name}\" is {}, which wasi:nn tensors cannot carry", t.ty()));
+            return self.nn_result(Err(e));
+        }
+        let mut handles = Vec::with_capacity(outputs.len());
+        for (name, tensor) in outputs {
+            handles.push((name, self.table.push(TensorResource(tensor))?));
+        }
+        Ok(Ok(handles))
+    }
+
+    async fn drop(&mut self, this: Resource<ExecutionContextResource>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl errors::Host for GuestState {}
+
+impl errors::HostError for GuestState {
+    async fn code(&mut self, this: Resource<ErrorResource>) -> wasmtime::Result<errors::ErrorCode> {
+        Ok(error_code(self.table.get(&this)?.0.kind))
+    }
+
+    async fn data(&mut self, this: Resource<ErrorResource>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&this)?.0.message.clone())
+    }
+
+    async fn drop(&mut self, this: Resource<ErrorResource>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,112 @@
+//! What one guest instance owns (its `Store` data) and what it is granted: the WASI a Rust std guest needs to
+//! start, with nothing behind it — empty environment and arguments, no preopened directories, no sockets, no
+//! name lookups, outbound HTTP denied — plus `wasi:config` with its endpoint's entries and `wasi:nn` scoped to
+//! its tenant and endpoint.
+
+use crate::bindings::NnHost;
+use crate::nn_host::NnCtx;
+use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime::{Engine, StoreLimits};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+/// The data of one guest's `Store`.
+pub(crate) struct GuestState {
+    pub(crate) table: ResourceTable,
+    pub(crate) wasi: WasiCtx,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) hooks: DenyOutbound,
+    pub(crate) config: WasiConfigVariables,
+    pub(crate) nn: NnCtx,
+    pub(crate) limits: StoreLimits,
+    pub(crate) stdout: MemoryOutputPipe,
+    pub(crate) stderr: MemoryOutputPipe,
+}
+
+impl GuestState {
+    /// A guest with nothing granted but its config entries and models.
+    pub(crate) fn new(
+        config: impl IntoIterator<Item = (String, String)>,
+        nn: NnCtx,
+        memory_limit: usize,
+        output_capture: usize,
+    ) -> Self {
+        let stdout = MemoryOutputPipe::new(output_capture);
+        let stderr = MemoryOutputPipe::new(output_capture);
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let limits = wasmtime::StoreLimitsBuilder::new().memory_size(memory_limit).trap_on_grow_failure(false).build();
+        Self {
+            table: ResourceTable::new(),
+            wasi,
+            http: WasiHttpCtx::new(),
+            hooks: DenyOutbound,
+            config: config.into_iter().collect(),
+            nn,
+            limits,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for GuestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// wasi:http hooks that refuse every outbound request: guests have no network.
+pub(crate) struct DenyOutbound;
+
+impl WasiHttpHooks for DenyOutbound {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+/// `HasData` for our own interfaces: they are implemented on the whole guest state.
+pub(crate) struct Guest;
+
+impl HasData for Guest {
+    type Data<'a> = &'a mut GuestState;
+}
+
+/// The linker of the `edge:infer/endpoint` world: every import a guest may have, nothing else.
+pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<GuestState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+    wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut GuestState| WasiConfig::from(&s.config))
+        .map_err(anyhow::Error::from)?;
+    NnHost::add_to_linker::<GuestState, Guest>(&mut linker, |s| s).map_err(anyhow::Error::from)?;
+    Ok(linker)
+}

@@ -1,0 +1,102 @@
+//! Node configuration: one TOML file, typed; environment variables and CLI flags override it. Every setting's
+//! environment name is a constant here, and `edge-infer serve --help` lists them.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Address to listen on.
+pub const ENV_LISTEN: &str = "EDGE_INFER_LISTEN";
+/// Directory for the store, the catalog and the compile cache.
+pub const ENV_DATA_DIR: &str = "EDGE_INFER_DATA_DIR";
+/// Path of the TOML config file.
+pub const ENV_CONFIG: &str = "EDGE_INFER_CONFIG";
+/// Path of a seed catalog (TOML) to import at start.
+pub const ENV_CATALOG: &str = "EDGE_INFER_CATALOG";
+/// The operator token for `/admin`.
+pub const ENV_ADMIN_TOKEN: &str = "EDGE_INFER_ADMIN_TOKEN";
+/// Log filter (`info`, `edge_infer=debug,…`).
+pub const ENV_LOG: &str = "EDGE_INFER_LOG";
+
+/// Everything a node is told at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the store, the catalog and the compile cache.
+    pub data_dir: PathBuf,
+    /// A seed catalog (TOML) imported at start; relative paths in it are relative to the file.
+    pub catalog: Option<PathBuf>,
+    /// The operator token for `/admin`.
+    pub admin_token: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: u64,
+    /// Inference pool threads; 0 means one per core.
+    pub inference_threads: usize,
+    /// Wall-clock budget of one guest call, in milliseconds.
+    pub deadline_ms: u64,
+    /// Linear memory one guest may use, in MiB.
+    pub guest_memory_mib: usize,
+    /// Guest instances alive at once.
+    pub max_instances: u32,
+    /// Whether guests may load model bytes of their own with raw `wasi:nn/graph.load`.
+    pub allow_raw_load: bool,
+    /// How long a graceful shutdown waits for in-flight requests, in milliseconds.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            catalog: None,
+            admin_token: None,
+            body_limit: 16 << 20,
+            inference_threads: 0,
+            deadline_ms: 30_000,
+            guest_memory_mib: 256,
+            max_instances: 256,
+            allow_raw_load: false,
+            shutdown_grace_ms: 30_000,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML config file; unknown keys are an error, missing ones take their defaults.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+    }
+
+    /// The guest deadline.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.deadline_ms)
+    }
+
+    /// Inference threads, with 0 resolved to the number of cores.
+    pub fn threads(&self) -> usize {
+        match self.inference_threads {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            n => n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_file_keeps_defaults_and_unknown_keys_fail() {
+        let config: Config = toml::from_str("listen = \"0.0.0.0:9000\"\nbody_limit = 1024\n").unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.body_limit, 1024);
+        assert_eq!(config.deadline_ms, 30_000);
+        assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
+    }
+}

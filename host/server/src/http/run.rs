@@ -1,0 +1,158 @@
+//! `ANY /run/{tenant}/{endpoint}[/{rest}]`: an endpoint's guest answers. The guest sees the rest of the path
+//! with the query, the caller's headers minus `Authorization` and hop-by-hop headers, plus `x-request-id`.
+
+use super::ApiError;
+use super::body::{Body, read_limited};
+use crate::Node;
+use bytes::Bytes;
+use edge_infer_runtime::{GuestCall, GuestError};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use std::sync::Arc;
+
+/// Headers that describe one hop, not the request: never passed to a guest.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+];
+
+pub(super) async fn handle<B>(
+    node: &Arc<Node>,
+    tenant_name: &str,
+    endpoint_name: &str,
+    request: Request<B>,
+    request_id: &str,
+) -> Result<Response<Body>, ApiError>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<super::BoxError>,
+{
+    let catalog = node.catalog();
+    let not_found = || ApiError::not_found(format!("no endpoint {endpoint_name} for tenant {tenant_name}"));
+    let tenant = catalog.tenants.get(tenant_name).ok_or_else(not_found)?;
+    let endpoint = tenant.resolve_endpoint(endpoint_name).ok_or_else(not_found)?.map_err(|dangling| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "endpoint_broken",
+            format!("endpoint {endpoint_name}: {dangling}"),
+        )
+    })?;
+    if !endpoint.public {
+        authorize(tenant, request.headers())?;
+    }
+
+    let (parts, body) = request.into_parts();
+    let body = read_limited(&parts, body, node.config().body_limit).await?;
+    let guest_request = guest_request(&parts, tenant_name, endpoint_name, body, request_id)?;
+    let call =
+        GuestCall { tenant: tenant_name.into(), endpoint: Arc::new(endpoint), request_id: request_id.to_string() };
+    match node.runtime().handle(call, guest_request).await {
+        Ok(response) => Ok(response.map(|body| body.map_err(|e| Box::new(e) as super::BoxError).boxed_unsync())),
+        Err(e) => Err(guest_error(e)),
+    }
+}
+
+/// A private endpoint needs one of its tenant's API keys as a bearer token.
+fn authorize(tenant: &edge_infer_catalog::Tenant, headers: &HeaderMap) -> Result<(), ApiError> {
+    let key = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this endpoint needs an API key (Authorization: Bearer <key>)",
+            )
+        })?;
+    let hash = edge_infer_catalog::Digest::of(key.as_bytes());
+    if tenant.key_hashes.iter().any(|h| h == hash.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this key may not call this endpoint"))
+    }
+}
+
+/// The request as the guest sees it.
+fn guest_request(
+    parts: &http::request::Parts,
+    tenant: &str,
+    endpoint: &str,
+    body: Bytes,
+    request_id: &str,
+) -> Result<Request<Full<Bytes>>, ApiError> {
+    let prefix_len = "/run/".len() + tenant.len() + 1 + endpoint.len();
+    let rest = &parts.uri.path()[prefix_len..];
+    let rest = if rest.is_empty() { "/" } else { rest };
+    let path_and_query = match parts.uri.query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_string(),
+    };
+    let authority = parts
+        .uri
+        .authority()
+        .map(|a| a.to_string())
+        .or_else(|| parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string))
+        .unwrap_or_else(|| "localhost".to_string());
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(authority.as_str())
+        .path_and_query(path_and_query.as_str())
+        .build()
+        .map_err(|e| ApiError::bad_request("bad_uri", format!("the request URI cannot be passed on: {e}")))?;
+
+    let mut headers = parts.headers.clone();
+    let listed: Vec<String> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    for name in HOP_BY_HOP.iter().copied().chain(listed.iter().map(String::as_str)).chain(["authorization"]) {
+        headers.remove(name);
+    }
+    headers.insert("x-request-id", HeaderValue::from_str(request_id).expect("request ids are header-safe"));
+
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+fn guest_error(e: GuestError) -> ApiError {
+    match e {
+        GuestError::Deadline(d) => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "deadline_exceeded",
+            format!("the endpoint did not answer within {} ms", d.as_millis()),
+        ),
+        GuestError::Unavailable(reason) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "endpoint_unavailable",
+            format!("the endpoint cannot run: {reason}"),
+        ),
+        GuestError::Trap(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "guest_trap",
+            "the endpoint's component failed (trapped) while handling the request",
+        ),
+        GuestError::NoResponse => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "guest_no_response",
+            "the endpoint's component returned without a response",
+        ),
+        GuestError::GuestErrorCode(code) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "guest_error",
+            format!("the endpoint's component failed: {code}"),
+        ),
+    }
+}
