@@ -1,1 +1,123 @@
-//! test support
+//! Test support for edge-infer's end-to-end tests: the guest components built from `guest/`, the repository's
+//! models and generated test data, and in-process nodes on 127.0.0.1 with a seed catalog of the test's choosing.
+
+use edge_infer::{Config, Node, NodeOptions};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Paths of the guest components, built by `build.rs`.
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A committed fixture model (`models/fixtures/NAME`).
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("models").join("fixtures").join(name)
+}
+
+/// A file that `scripts/prepare-test-data.sh` makes (fetched models, rendered pages, reference outputs).
+/// Panics with the command to run when it is missing: these tests must not pass by skipping.
+pub fn prepared(relative: &str) -> PathBuf {
+    let path = repo().join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash scripts/prepare-test-data.sh` (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+/// A node running in this process on 127.0.0.1, with its own data directory.
+pub struct TestNode {
+    /// The node, for inspecting its state.
+    pub node: Arc<Node>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    _data: tempfile::TempDir,
+}
+
+impl TestNode {
+    /// Starts a node serving the seed catalog `catalog_toml` (paths in it may be absolute), with `tweak`
+    /// applied to its config.
+    pub async fn start(catalog_toml: &str, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with(catalog_toml, tweak, NodeOptions::default()).await
+    }
+
+    /// Like [`TestNode::start`], with node options (extra backends).
+    pub async fn start_with(catalog_toml: &str, tweak: impl FnOnce(&mut Config), options: NodeOptions) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let catalog = data.path().join("catalog.toml");
+        std::fs::write(&catalog, catalog_toml).unwrap();
+        let mut config = Config {
+            data_dir: data.path().join("data"),
+            catalog: Some(catalog),
+            inference_threads: 2,
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let node = Node::start(config, options).await.expect("node starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = tokio::spawn(edge_infer::http::serve(node.clone(), listener, async {
+            let _ = stop.await;
+        }));
+        Self { node, addr, shutdown: Some(shutdown), server: Some(server), _data: data }
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Asks the node to shut down gracefully; returns its serve task.
+    pub fn begin_shutdown(&mut self) -> JoinHandle<anyhow::Result<()>> {
+        let _ = self.shutdown.take().expect("not shut down yet").send(());
+        self.server.take().expect("still serving")
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// A TOML string literal for a path.
+pub fn toml_path(path: &Path) -> String {
+    toml::Value::String(path.display().to_string()).to_string()
+}
+
+/// A catalog of one tenant with the `tensor` guest as endpoint `tensor` over the given `alias = model file`
+/// pairs, each also a tenant model of the same name.
+pub fn tensor_tenant(tenant: &str, models: &[(&str, &Path)]) -> String {
+    let mut toml = String::new();
+    for (name, path) in models {
+        toml.push_str(&format!("[tenants.{tenant}.models.{name}]\npath = {}\n", toml_path(path)));
+    }
+    toml.push_str(&format!(
+        "[tenants.{tenant}.components.tensor]\npath = {}\n[tenants.{tenant}.endpoints.tensor]\ncomponent = \"tensor\"\npublic = true\n",
+        toml_path(Path::new(guests::TENSOR))
+    ));
+    toml
+}
+
+/// An HTTP client for tests, with a generous timeout so a hang fails instead of blocking CI.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(std::time::Duration::from_secs(120)).build().unwrap()
+}

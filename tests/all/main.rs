@@ -1,1 +1,9 @@
+//! End-to-end tests of the edge-infer node: real guests built from `guest/`, real models, real sockets on
+//! 127.0.0.1. One binary for all topics keeps link time low.
 
+mod http;
+mod orientation;
+mod sandbox;
+mod scheduler;
+mod tenants;
+mod tensors;

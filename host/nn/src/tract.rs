@@ -125,7 +125,7 @@ impl LoadedModel for TractModel {
         let plan = self.plan(&inputs)?;
         let values = inputs.iter().map(to_tract).collect::<Result<TVec<TValue>, NnError>>()?;
         let outputs = plan.run(values).map_err(|e| NnError::runtime(format!("tract: {e:#}")))?;
-        outputs.iter().map(|v| from_tract(v)).collect()
+        outputs.iter().map(from_tract).collect()
     }
 }
 

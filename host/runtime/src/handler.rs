@@ -27,7 +27,46 @@ pub struct GuestCall {
 }
 
 /// The guest's response; its body streams while the guest is still running.
-pub type GuestResponse = hyper::Response<HyperOutgoingBody>;
+pub type GuestResponse = hyper::Response<GuestBody>;
+
+/// A guest's response body that ends cleanly only if the guest did.
+///
+/// wasmtime-wasi-http ends a body normally when the guest's instance goes away without finishing it, so a
+/// trap after the headers would look like a complete (short) response. This wrapper holds the end of the
+/// stream until the guest has returned, and ends it with an error if the guest trapped or ran out of
+/// time: hyper then breaks the connection (HTTP/1.1) or resets the stream (HTTP/2), and the client knows.
+pub struct GuestBody {
+    inner: HyperOutgoingBody,
+    outcome: Option<tokio::sync::oneshot::Receiver<bool>>,
+}
+
+impl http_body::Body for GuestBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(None) => {}
+            other => return other,
+        }
+        let Some(outcome) = self.outcome.as_mut() else { return Poll::Ready(None) };
+        match std::pin::Pin::new(outcome).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(finished_well) => {
+                self.outcome = None;
+                if finished_well.unwrap_or(false) {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpProtocolError)))
+                }
+            }
+        }
+    }
+}
 
 /// Why a guest produced no response.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +115,7 @@ impl Runtime {
         store.epoch_deadline_async_yield_and_update(1);
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
+        let (report, outcome) = tokio::sync::oneshot::channel();
         let request = request.map(|body| body.map_err(|never| -> ErrorCode { match never {} }));
         let setup = |store: &mut Store<GuestState>| -> wasmtime::Result<_> {
             let req = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
@@ -93,6 +133,7 @@ impl Runtime {
             };
             let result = tokio::time::timeout(deadline, run).await;
             log_output(&request_id, &store);
+            let _ = report.send(matches!(result, Ok(Ok(()))));
             match result {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(trap)) => {
@@ -107,7 +148,7 @@ impl Runtime {
         });
 
         match receiver.await {
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(response)) => Ok(response.map(|inner| GuestBody { inner, outcome: Some(outcome) })),
             Ok(Err(code)) => Err(GuestError::GuestErrorCode(format!("{code:?}"))),
             // The sender was dropped with the store: the task says why.
             Err(_) => match task.await {

@@ -16,5 +16,5 @@ mod state;
 
 pub use compile::CompileStats;
 pub use engine::{Runtime, RuntimeConfig};
-pub use handler::{GuestCall, GuestError, GuestResponse};
+pub use handler::{GuestBody, GuestCall, GuestError, GuestResponse};
 pub use nn_host::ModelSource;
