@@ -40,13 +40,23 @@ impl Backend for TractBackend {
 
 struct TractModel {
     info: ModelInfo,
-    /// Decluttered, with free dimensions as symbols.
-    symbolic: TypedModel,
-    /// For each input axis, the symbol a concrete size binds.
-    input_symbols: Vec<Vec<Option<Symbol>>>,
+    specialise: Specialise,
     /// The only plan, when no input has a free dimension.
     fixed: Option<Plan>,
     plans: Mutex<LruCache<Vec<Vec<usize>>, Plan>>,
+}
+
+/// How a plan for concrete input shapes is made.
+enum Specialise {
+    /// Bind the symbols of the decluttered symbolic model (fast: no parsing, no analysis).
+    Symbols {
+        model: TypedModel,
+        /// For each input axis, the symbol a concrete size binds.
+        input_symbols: Vec<Vec<Option<Symbol>>>,
+    },
+    /// Analyse the file again with concrete input facts: for models tract cannot type symbolically
+    /// (a `Reshape` whose shape depends on a free dimension, as in PP-OCR's classifier).
+    Reanalyse { onnx: tract_onnx::Onnx, proto: pb::ModelProto },
 }
 
 fn invalid_model(e: impl std::fmt::Display) -> NnError {
@@ -61,28 +71,35 @@ impl TractModel {
         for spec in info.inputs.iter().chain(&info.outputs) {
             datum_type(spec.ty).map_err(|e| NnError::unsupported(format!("\"{}\": {}", spec.name, e.message)))?;
         }
-
-        let symbolic = match typed_model(&onnx, &proto, &info) {
-            Ok(model) => model,
+        let unknown: Vec<String> = model_ops(&proto).into_iter().filter(|op| !known_op(op)).collect();
+        if !unknown.is_empty() {
+            return Err(NnError::unsupported(format!("tract does not implement the operator(s) {unknown:?}")));
+        }
+        let symbolic = typed_model(&onnx, &proto, &info, None)
             // Some exporters leave stale or clashing shapes in value_info: retry without them.
-            Err(first) => typed_model(&onnx.with_ignore_value_info(true), &proto, &info).map_err(|_| first)?,
+            .or_else(|first| {
+                typed_model(&onnx.clone().with_ignore_value_info(true), &proto, &info, None).map_err(|_| first)
+            });
+
+        let all_fixed = info.inputs.iter().all(|i| i.dims.iter().all(|d| d.fixed().is_some()));
+        let specialise = match symbolic {
+            Ok(model) => {
+                let input_symbols = input_symbols(&model)?;
+                Specialise::Symbols { model, input_symbols }
+            }
+            // Only free dimensions can explain a symbolic failure; a model without any is simply broken.
+            Err(e) if all_fixed => return Err(e),
+            Err(e) => {
+                tracing::debug!("no symbolic plan ({e}); plans will be analysed per input shape");
+                Specialise::Reanalyse { onnx, proto }
+            }
         };
-        let input_symbols = symbolic
-            .input_outlets()
-            .map_err(invalid_model)?
-            .iter()
-            .map(|outlet| {
-                let fact = symbolic.outlet_fact(*outlet).map_err(invalid_model)?;
-                Ok(fact.shape.iter().map(|d| if let TDim::Sym(s) = d { Some(s.clone()) } else { None }).collect())
-            })
-            .collect::<Result<Vec<Vec<_>>, NnError>>()?;
-        let fixed = if info.inputs.iter().all(|i| i.dims.iter().all(|d| d.fixed().is_some())) {
-            Some(optimise(symbolic.clone())?)
-        } else {
-            None
+        let fixed = match (&specialise, all_fixed) {
+            (Specialise::Symbols { model, .. }, true) => Some(optimise(model.clone())?),
+            _ => None,
         };
         let plans = Mutex::new(LruCache::new(NonZeroUsize::new(PLANS_PER_MODEL).expect("non-zero")));
-        Ok(Self { info, symbolic, input_symbols, fixed, plans })
+        Ok(Self { info, specialise, fixed, plans })
     }
 
     /// The optimised plan for these concrete input shapes, built on first use.
@@ -94,22 +111,42 @@ impl TractModel {
         if let Some(plan) = self.plans.lock().expect("plan cache lock").get(&key) {
             return Ok(plan.clone());
         }
-        let mut values: HashMap<Symbol, TDim> = HashMap::new();
-        for (symbols, shape) in self.input_symbols.iter().zip(&key) {
-            for (symbol, &size) in symbols.iter().zip(shape) {
-                if let Some(symbol) = symbol {
-                    values.insert(symbol.clone(), TDim::Val(size as i64));
+        let cannot = |e: &dyn std::fmt::Display| {
+            NnError::invalid(format!("tract cannot run the model on input shapes {key:?}: {e}"))
+        };
+        let concrete = match &self.specialise {
+            Specialise::Symbols { model, input_symbols } => {
+                let mut values: HashMap<Symbol, TDim> = HashMap::new();
+                for (symbols, shape) in input_symbols.iter().zip(&key) {
+                    for (symbol, &size) in symbols.iter().zip(shape) {
+                        if let Some(symbol) = symbol {
+                            values.insert(symbol.clone(), TDim::Val(size as i64));
+                        }
+                    }
                 }
+                model.set_symbols(&values).map_err(|e| cannot(&format!("{e:#}")))?
             }
-        }
-        let concrete = self.symbolic.set_symbols(&values).map_err(|e| {
-            NnError::invalid(format!("tract cannot specialise the model for input shapes {key:?}: {e}"))
-        })?;
+            Specialise::Reanalyse { onnx, proto } => {
+                typed_model(onnx, proto, &self.info, Some(&key)).map_err(|e| cannot(&e.message))?
+            }
+        };
         // Built outside the lock: two first requests of one shape may both build; the cache keeps one.
         let plan = optimise(concrete)?;
         self.plans.lock().expect("plan cache lock").put(key, plan.clone());
         Ok(plan)
     }
+}
+
+fn input_symbols(model: &TypedModel) -> Result<Vec<Vec<Option<Symbol>>>, NnError> {
+    model
+        .input_outlets()
+        .map_err(invalid_model)?
+        .iter()
+        .map(|outlet| {
+            let fact = model.outlet_fact(*outlet).map_err(invalid_model)?;
+            Ok(fact.shape.iter().map(|d| if let TDim::Sym(s) = d { Some(s.clone()) } else { None }).collect())
+        })
+        .collect()
 }
 
 impl LoadedModel for TractModel {
@@ -129,33 +166,31 @@ impl LoadedModel for TractModel {
     }
 }
 
-fn typed_model(onnx: &tract_onnx::Onnx, proto: &pb::ModelProto, info: &ModelInfo) -> Result<TypedModel, NnError> {
-    let mut model = onnx.model_for_proto_model(proto).map_err(invalid_model)?;
+/// The decluttered typed model, its inputs typed as declared: free dimensions as symbols, or as the
+/// given concrete `shapes`.
+fn typed_model(
+    onnx: &tract_onnx::Onnx,
+    proto: &pb::ModelProto,
+    info: &ModelInfo,
+    shapes: Option<&[Vec<usize>]>,
+) -> Result<TypedModel, NnError> {
+    let mut model = onnx.model_for_proto_model(proto).map_err(|e| invalid_model(format!("{e:#}")))?;
     for (index, spec) in info.inputs.iter().enumerate() {
         let dims: TVec<TDim> = spec
             .dims
             .iter()
             .enumerate()
-            .map(|(axis, dim)| match dim {
-                Dim::Fixed(n) => TDim::Val(*n as i64),
-                Dim::Free(Some(name)) => model.symbols.sym(name).into(),
-                Dim::Free(None) => model.symbols.sym(&format!("{}_{axis}", spec.name)).into(),
+            .map(|(axis, dim)| match (shapes, dim) {
+                (Some(shapes), _) => TDim::Val(shapes[index][axis] as i64),
+                (None, Dim::Fixed(n)) => TDim::Val(*n as i64),
+                (None, Dim::Free(Some(name))) => model.symbols.sym(name).into(),
+                (None, Dim::Free(None)) => model.symbols.sym(&format!("{}_{axis}", spec.name)).into(),
             })
             .collect();
         let fact = InferenceFact::dt_shape(datum_type(spec.ty)?, dims);
         model.set_input_fact(index, fact).map_err(invalid_model)?;
     }
-    model.into_typed().and_then(|m| m.into_decluttered()).map_err(|e| describe_load_error(&model_ops(proto), e))
-}
-
-/// tract's error chain, plus the operators it does not know, which is what a tenant needs to hear.
-fn describe_load_error(ops: &[String], e: impl std::fmt::Debug) -> NnError {
-    let unknown: Vec<&String> = ops.iter().filter(|op| !known_op(op)).collect();
-    if unknown.is_empty() {
-        invalid_model(format!("{e:?}"))
-    } else {
-        NnError::unsupported(format!("tract does not implement the operator(s) {unknown:?}"))
-    }
+    model.into_typed().and_then(|m| m.into_decluttered()).map_err(|e| invalid_model(format!("{e:#}")))
 }
 
 fn model_ops(proto: &pb::ModelProto) -> Vec<String> {
@@ -196,7 +231,10 @@ fn declared_info(proto: &pb::ModelProto, config: &ModelConfig) -> Result<ModelIn
             .flat_map(|s| &s.dim)
             .map(|d| match &d.value {
                 Some(pb::tensor_shape_proto::dimension::Value::DimValue(n)) if *n >= 0 => Dim::Fixed(*n as u64),
-                Some(pb::tensor_shape_proto::dimension::Value::DimParam(p)) if !p.is_empty() => {
+                // Exporters write "?" or "-1" for "any size": that names no shared dimension.
+                Some(pb::tensor_shape_proto::dimension::Value::DimParam(p))
+                    if !p.is_empty() && p != "?" && p.parse::<i64>().is_err() =>
+                {
                     Dim::Free(Some(p.clone()))
                 }
                 _ => Dim::Free(None),
@@ -384,6 +422,22 @@ mod tests {
         let y = load("mlp.onnx").run(vec![x]).unwrap().remove(0).to_f32().unwrap();
         for (got, want) in y.iter().zip(floats(&sample["output"]["data"])) {
             assert!((got - want).abs() < 1e-5, "{y:?}");
+        }
+    }
+
+    #[test]
+    fn a_real_model_with_anonymous_free_dimensions_runs_at_two_sizes() {
+        // PP-OCR's text-line classifier declares x as [-1, 3, "?", "?"]: height and width are independent.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        let bytes = std::fs::read(path).expect("models/ fetched by scripts/prepare-test-data.sh");
+        let model = TractBackend.load(&bytes, &ModelConfig::default()).unwrap();
+        assert_eq!(model.info().inputs[0].dims, vec![Dim::Free(None), Dim::Fixed(3), Dim::Free(None), Dim::Free(None)]);
+        for (n, w) in [(1, 192), (2, 160)] {
+            let x = Tensor::from_f32(vec![n, 3, 48, w], &vec![0.5; n * 3 * 48 * w]).unwrap();
+            let y = model.run(vec![x]).unwrap().remove(0);
+            assert_eq!(y.shape(), &[n, 2]);
+            let p = y.to_f32().unwrap();
+            assert!((p[0] + p[1] - 1.0).abs() < 1e-4, "softmax output {p:?}");
         }
     }
 

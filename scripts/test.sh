@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): prepares what the tests need, checks formatting, lints and vendored
+# files, then runs every test — the host workspace (unit + end-to-end with real guests and models) and the
+# guests' own unit tests.
+#
+#   bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+say() { printf '\n== %s\n' "$*"; }
+
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    say "adding the wasm32-wasip2 target"
+    rustup target add wasm32-wasip2
+fi
+
+say "test data (venv, models, rendered pages, onnxruntime references)"
+bash scripts/prepare-test-data.sh
+.venv/bin/python models/fixtures/make_fixtures.py --check
+
+say "vendored WIT matches the pinned wasmtime crates"
+wit/vendor.sh --check
+
+say "format"
+cargo fmt --all --check
+(cd guest && cargo fmt --all --check)
+
+say "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "host tests (builds the guests in target/guests first)"
+cargo test --workspace --locked
+
+say "guest unit tests (native)"
+(cd guest && CARGO_TARGET_DIR=../target/guests-native cargo test --workspace --locked --target "$(rustc -vV | sed -n 's/^host: //p')")
