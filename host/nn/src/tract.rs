@@ -56,7 +56,7 @@ enum Specialise {
     },
     /// Analyse the file again with concrete input facts: for models tract cannot type symbolically
     /// (a `Reshape` whose shape depends on a free dimension, as in PP-OCR's classifier).
-    Reanalyse { onnx: tract_onnx::Onnx, proto: pb::ModelProto },
+    Reanalyse { onnx: tract_onnx::Onnx, proto: Box<pb::ModelProto> },
 }
 
 fn invalid_model(e: impl std::fmt::Display) -> NnError {
@@ -91,7 +91,7 @@ impl TractModel {
             Err(e) if all_fixed => return Err(e),
             Err(e) => {
                 tracing::debug!("no symbolic plan ({e}); plans will be analysed per input shape");
-                Specialise::Reanalyse { onnx, proto }
+                Specialise::Reanalyse { onnx, proto: Box::new(proto) }
             }
         };
         let fixed = match (&specialise, all_fixed) {
