@@ -121,3 +121,16 @@ pub fn tensor_tenant(tenant: &str, models: &[(&str, &Path)]) -> String {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(std::time::Duration::from_secs(120)).build().unwrap()
 }
+
+/// Sends raw bytes (a request head, maybe a body) on a fresh connection and returns everything the node
+/// answers until it closes the connection (or 30 s pass): for what HTTP clients refuse to send.
+pub async fn raw_exchange(addr: SocketAddr, head: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The node may answer and close before reading everything; that is its right.
+    let _ = stream.write_all(body).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}

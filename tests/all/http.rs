@@ -2,11 +2,10 @@
 //! response started, HTTP/2 without TLS, and a graceful shutdown that lets in-flight requests finish.
 
 use crate::sandbox::probe_catalog;
-use edge_infer_tests::{TestNode, client, guests, toml_path};
+use edge_infer_tests::{TestNode, client, guests, raw_exchange, toml_path};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn trap_catalog() -> String {
     format!(
@@ -29,18 +28,6 @@ async fn unknown_tenants_endpoints_and_routes_are_404_json() {
     assert_eq!(client().get(node.url("/readyz")).send().await.unwrap().status(), 200);
 }
 
-/// Sends `head` then `body` on a fresh connection and returns everything the server answers until it closes
-/// or goes quiet.
-async fn raw_exchange(node: &TestNode, head: &str, body: &[u8]) -> String {
-    let mut stream = tokio::net::TcpStream::connect(node.addr).await.unwrap();
-    stream.write_all(head.as_bytes()).await.unwrap();
-    // The server may answer and close before reading everything; that is its right.
-    let _ = stream.write_all(body).await;
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
 #[tokio::test]
 async fn a_chunked_body_over_the_limit_is_413() {
     let node = TestNode::start(&probe_catalog(), |c| c.body_limit = 1024).await;
@@ -52,13 +39,13 @@ async fn a_chunked_body_over_the_limit_is_413() {
     }
     body.extend_from_slice(b"0\r\n\r\n");
     let head = "POST /run/t/probe/echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
-    let answer = raw_exchange(&node, head, &body).await;
+    let answer = raw_exchange(node.addr, head, &body).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("body_too_large"), "{answer}");
 
     // Under the limit, the same way, is fine; and a declared length over the limit is refused too.
     let small = b"5\r\nhello\r\n0\r\n\r\n";
-    assert!(raw_exchange(&node, head, small).await.starts_with("HTTP/1.1 200"));
+    assert!(raw_exchange(node.addr, head, small).await.starts_with("HTTP/1.1 200"));
     let response = client().post(node.url("/run/t/probe/echo")).body(vec![0u8; 2048]).send().await.unwrap();
     assert_eq!(response.status(), 413);
 }
@@ -68,16 +55,44 @@ async fn traps_are_500_with_a_request_id_and_the_node_keeps_serving() {
     // More concurrent traps than the pool has instance slots.
     let node = TestNode::start(&trap_catalog(), |c| c.max_instances = 4).await;
     let traps: Vec<_> = (0..12).map(|_| tokio::spawn(client().get(node.url("/run/t/trap/before")).send())).collect();
+    let mut trapped = 0;
     for trap in traps {
         let response = trap.await.unwrap().unwrap();
-        assert_eq!(response.status(), 500);
+        let status = response.status().as_u16();
         let id = response.headers()["x-request-id"].to_str().unwrap().to_string();
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "guest_trap", "{body}");
-        assert_eq!(body["error"]["request_id"], id);
+        // A request that found every slot taken is told so (503); the others trapped (500).
+        match status {
+            500 => {
+                assert_eq!(body["error"]["code"], "guest_trap", "{body}");
+                assert_eq!(body["error"]["request_id"], id);
+                trapped += 1;
+            }
+            503 => assert_eq!(body["error"]["code"], "busy", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
     }
+    assert!(trapped >= 1);
     let ok = client().get(node.url("/run/t/trap/ok")).send().await.unwrap();
     assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn with_every_instance_slot_taken_a_request_is_503_not_a_trap() {
+    let node = TestNode::start(&probe_catalog(), |c| c.max_instances = 2).await;
+    let sleepers: Vec<_> =
+        (0..4).map(|_| tokio::spawn(client().get(node.url("/run/t/probe/sleep?ms=2000")).send())).collect();
+    let mut statuses = Vec::new();
+    for sleeper in sleepers {
+        let response = sleeper.await.unwrap().unwrap();
+        statuses.push(response.status().as_u16());
+        if response.status() == 503 {
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "busy", "{body}");
+        }
+    }
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 503, 503]);
 }
 
 #[tokio::test]

@@ -7,3 +7,4 @@ mod sandbox;
 mod scheduler;
 mod tenants;
 mod tensors;
+mod uploads;

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 /// Everything the node serves.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Catalog {
+    /// Bumped by every saved change.
+    #[serde(default)]
+    pub revision: u64,
     /// Tenants by name.
     pub tenants: BTreeMap<String, Tenant>,
 }
@@ -45,6 +48,18 @@ impl<T> Versions<T> {
         Self { versions: vec![item], current: 1 }
     }
 
+    /// Adds `item` as the newest version and makes it current; returns its number.
+    pub fn push(&mut self, item: T) -> u32 {
+        self.versions.push(item);
+        self.current = self.versions.len() as u32;
+        self.current
+    }
+
+    /// The current version.
+    pub fn current(&self) -> &T {
+        self.get(None).expect("the current version exists")
+    }
+
     /// Version `n` (1-based), or the current one.
     pub fn get(&self, version: Option<u32>) -> Option<&T> {
         let n = version.unwrap_or(self.current);
@@ -57,6 +72,9 @@ impl<T> Versions<T> {
 pub struct ModelVersion {
     /// The model file's digest.
     pub digest: Digest,
+    /// The model file's size in bytes.
+    #[serde(default)]
+    pub size: u64,
     /// How to load it.
     #[serde(default)]
     pub config: ModelConfig,
@@ -67,6 +85,9 @@ pub struct ModelVersion {
 pub struct ComponentVersion {
     /// The component's digest.
     pub digest: Digest,
+    /// The component's size in bytes.
+    #[serde(default)]
+    pub size: u64,
 }
 
 /// A reference to an artifact of the same tenant: `name` or `name@version`.
@@ -196,11 +217,12 @@ mod tests {
     #[test]
     fn aliases_shadow_tenant_model_names() {
         let digest = |s: &str| Digest::of(s.as_bytes());
-        let model = |s: &str| Versions::first(ModelVersion { digest: digest(s), config: ModelConfig::default() });
+        let model =
+            |s: &str| Versions::first(ModelVersion { digest: digest(s), size: 1, config: ModelConfig::default() });
         let mut tenant = Tenant::default();
         tenant.models.insert("m".into(), model("m"));
         tenant.models.insert("other".into(), model("other"));
-        tenant.components.insert("c".into(), Versions::first(ComponentVersion { digest: digest("c") }));
+        tenant.components.insert("c".into(), Versions::first(ComponentVersion { digest: digest("c"), size: 1 }));
         let endpoint = EndpointVersion {
             component: ArtifactRef { name: "c".into(), version: None },
             models: [("m".to_string(), ArtifactRef { name: "other".into(), version: Some(1) })].into(),

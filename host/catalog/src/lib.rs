@@ -6,6 +6,8 @@
 #![deny(missing_docs)]
 
 mod catalog;
+mod catalog_store;
+mod edit;
 mod names;
 mod seed;
 mod store;
@@ -14,6 +16,8 @@ pub use catalog::{
     ArtifactRef, Catalog, ComponentVersion, EndpointVersion, ModelVersion, ResolvedEndpoint, ResolvedModel, Tenant,
     Versions,
 };
+pub use catalog_store::{CatalogStore, CatalogStoreError, LocalCatalogStore};
+pub use edit::{EditError, Put, generate_key, hash_key};
 pub use names::{NameError, check_name};
 pub use seed::{SeedError, load_seed};
 pub use store::{BlobStore, Digest, LocalStore, StoreError};

@@ -109,13 +109,16 @@ pub fn load_seed(path: &Path, store: &dyn BlobStore) -> Result<Catalog, SeedErro
         let mut tenant = Tenant { key_hashes: t.key_hashes, ..Tenant::default() };
         for (name, m) in t.models {
             check_name(&name).map_err(|e| invalid(format!("tenant {tenant_name}: {e}")))?;
-            let digest = store.put(&read(&base.join(&m.path))?)?;
-            tenant.models.insert(name, Versions::first(ModelVersion { digest, config: m.config }));
+            let bytes = read(&base.join(&m.path))?;
+            let digest = store.put(&bytes)?;
+            let version = ModelVersion { digest, size: bytes.len() as u64, config: m.config };
+            tenant.models.insert(name, Versions::first(version));
         }
         for (name, c) in t.components {
             check_name(&name).map_err(|e| invalid(format!("tenant {tenant_name}: {e}")))?;
-            let digest = store.put(&read(&base.join(&c.path))?)?;
-            tenant.components.insert(name, Versions::first(ComponentVersion { digest }));
+            let bytes = read(&base.join(&c.path))?;
+            let digest = store.put(&bytes)?;
+            tenant.components.insert(name, Versions::first(ComponentVersion { digest, size: bytes.len() as u64 }));
         }
         for (name, e) in t.endpoints {
             check_name(&name).map_err(|e| invalid(format!("tenant {tenant_name}: {e}")))?;

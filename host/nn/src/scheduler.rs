@@ -166,7 +166,11 @@ impl Shared {
             drop(state);
 
             let started = Instant::now();
-            (job.work)();
+            // A panicking backend must not take a pool thread with it: the job's caller sees its result
+            // channel close (an error), and the thread goes on serving.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job.work)).is_err() {
+                tracing::error!(tenant = %tenant, "an inference job panicked");
+            }
             let cost = (started.elapsed().as_micros() as u64).max(1);
 
             state = self.lock();
@@ -293,6 +297,15 @@ mod tests {
             assert!(lead.abs() <= 2, "unfair order {order:?}");
         }
         assert_eq!(order.len(), 8);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_panicking_job_is_an_error_and_the_pool_keeps_its_threads() {
+        let pool = Scheduler::new(1);
+        let failed = pool.run("t", || -> u32 { panic!("backend bug") }).await;
+        assert!(failed.is_err());
+        assert_eq!(pool.run("t", || 5).await.unwrap(), 5);
+        assert_eq!(pool.stats(), SchedulerStats { threads: 1, running: 0, queued: 0 });
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -44,6 +44,24 @@ impl ComponentCache {
         Ok(Self { dir, slots: Mutex::default(), compiled: AtomicU64::new(0), cached: AtomicU64::new(0) })
     }
 
+    /// Caches a component compiled elsewhere (an upload's admission) on disk and in memory; fails if it does
+    /// not link with the node's world.
+    pub(crate) fn insert(
+        &self,
+        runtime: &Runtime,
+        digest: &Digest,
+        component: Component,
+        native: &[u8],
+    ) -> anyhow::Result<()> {
+        let pre = ProxyPre::new(runtime.linker.instantiate_pre(&component)?)?;
+        write_atomically(&self.dir.join(format!("{}.cwasm", digest.as_str())), native)?;
+        let slot = self.slots.lock().expect("component cache lock").entry(digest.clone()).or_default().clone();
+        if slot.set(pre).is_ok() {
+            self.compiled.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     pub(crate) fn stats(&self) -> CompileStats {
         CompileStats { compiled: self.compiled.load(Ordering::Relaxed), cached: self.cached.load(Ordering::Relaxed) }
     }
@@ -80,16 +98,27 @@ impl ComponentCache {
 
 /// Compiles `wasm` and writes the result to `path` atomically.
 fn compile_to(engine: &Engine, wasm: &[u8], path: &std::path::Path) -> anyhow::Result<Component> {
-    let native = engine.precompile_component(wasm).map_err(anyhow::Error::from)?;
+    let native = engine.precompile_component(wasm)?;
+    write_atomically(path, &native)?;
+    from_native(engine, &native)
+}
+
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().expect("cache files have a parent");
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(&native)?;
+    tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path)?;
-    // SAFETY: these bytes were produced just now by `precompile_component` on this very engine.
+    Ok(())
+}
+
+/// The component of `native`, which `precompile_component` on `engine` has just produced in this process.
+pub(crate) fn from_native(engine: &Engine, native: &[u8]) -> anyhow::Result<Component> {
+    // SAFETY: `native` comes straight from `precompile_component` on this very engine (callers guarantee it);
+    // it never comes from outside the process.
     #[allow(unsafe_code)]
-    let component = unsafe { Component::deserialize(engine, &native) };
-    component.map_err(anyhow::Error::from)
+    let component = unsafe { Component::deserialize(engine, native) };
+    Ok(component?)
 }
 
 /// The component cached at `path`, if there is a usable one.

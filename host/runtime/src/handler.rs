@@ -74,6 +74,9 @@ pub enum GuestError {
     /// The component could not be compiled or linked on this node.
     #[error("the endpoint's component cannot run on this node: {0}")]
     Unavailable(String),
+    /// Every guest instance slot of the node is in use: try again shortly.
+    #[error("all guest instance slots are busy")]
+    Busy,
     /// The guest trapped (a panic, `unreachable`, running out of memory…) before answering.
     #[error("the guest trapped")]
     Trap(String),
@@ -136,6 +139,10 @@ impl Runtime {
             let _ = report.send(matches!(result, Ok(Ok(()))));
             match result {
                 Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) if e.is::<wasmtime::PoolConcurrencyLimitError>() => {
+                    tracing::warn!(request_id, "no free guest instance slot: {e}");
+                    Err(GuestError::Busy)
+                }
                 Ok(Err(trap)) => {
                     tracing::warn!(request_id, "guest trapped: {trap:?}");
                     Err(GuestError::Trap(format!("{trap:#}")))

@@ -6,6 +6,7 @@
 //! only through `wasi:nn`, by name, among the models of their own endpoint and tenant.
 #![deny(missing_docs)]
 
+mod admit;
 mod bindings;
 mod compile;
 mod engine;
@@ -14,6 +15,7 @@ mod models_host;
 mod nn_host;
 mod state;
 
+pub use admit::{AdmitError, ComponentInfo};
 pub use compile::CompileStats;
 pub use engine::{Runtime, RuntimeConfig};
 pub use handler::{GuestBody, GuestCall, GuestError, GuestResponse};

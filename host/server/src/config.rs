@@ -31,8 +31,10 @@ pub struct Config {
     pub catalog: Option<PathBuf>,
     /// The operator token for `/admin`.
     pub admin_token: Option<String>,
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted by an endpoint, in bytes.
     pub body_limit: u64,
+    /// Largest model or component upload accepted, in bytes.
+    pub upload_limit: u64,
     /// Inference pool threads; 0 means one per core.
     pub inference_threads: usize,
     /// Wall-clock budget of one guest call, in milliseconds.
@@ -55,6 +57,7 @@ impl Default for Config {
             catalog: None,
             admin_token: None,
             body_limit: 16 << 20,
+            upload_limit: 512 << 20,
             inference_threads: 0,
             deadline_ms: 30_000,
             guest_memory_mib: 256,

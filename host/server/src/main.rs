@@ -1,10 +1,14 @@
-//! `edge-infer`: the node binary.
+//! `edge-infer`: the node binary. `serve` runs a node; the other verbs (`tenant`, `model`, `component`,
+//! `endpoint`, `call`) are clients of a running node's HTTP API, in [`cli`].
+
+mod cli;
 
 use clap::{Parser, Subcommand};
 use edge_infer::config::{ENV_ADMIN_TOKEN, ENV_CATALOG, ENV_CONFIG, ENV_DATA_DIR, ENV_LISTEN, ENV_LOG};
 use edge_infer::{Config, Node, NodeOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// A WebAssembly edge inference node: tenants' wasm components serve HTTP and run ONNX models through wasi:nn.
 #[derive(Parser)]
@@ -37,12 +41,30 @@ enum Command {
         #[arg(long, env = ENV_ADMIN_TOKEN, hide_env_values = true)]
         admin_token: Option<String>,
     },
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Serve { listen, data_dir, config, catalog, admin_token } => {
+            serve(listen, data_dir, config, catalog, admin_token)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Client(command) => Ok(cli::run(command)),
+    }
+}
+
+/// `edge-infer serve`: flags over the environment over the config file, then the node until a signal.
+fn serve(
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    config: Option<PathBuf>,
+    catalog: Option<PathBuf>,
+    admin_token: Option<String>,
+) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env(ENV_LOG).unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).init();
-    let Command::Serve { listen, data_dir, config, catalog, admin_token } = Cli::parse().command;
     let mut settings = match &config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),

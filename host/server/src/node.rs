@@ -1,10 +1,14 @@
 //! A node: the store, the catalog, the inference service and the wasm runtime, wired together once at start.
-//! Everything the catalog names is made ready before the node reports ready: blobs stored, components
-//! compiled (or loaded from the compile cache), models loaded.
+//! Everything the catalog serves is made ready before the node reports ready: components compiled (or
+//! loaded from the compile cache), models loaded.
+//!
+//! The catalog is read by every request without locking (an `Arc` swapped on change) and changed by one
+//! writer at a time: a change is applied to a copy, saved durably, and only then swapped in.
 
 use crate::Config;
+use crate::http::ApiError;
 use anyhow::Context as _;
-use edge_infer_catalog::{BlobStore, Catalog, LocalStore};
+use edge_infer_catalog::{BlobStore, Catalog, CatalogStore, LocalCatalogStore, LocalStore, ResolvedModel};
 use edge_infer_nn::{Backends, Inference, ModelCache};
 use edge_infer_runtime::{Runtime, RuntimeConfig};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,20 +25,31 @@ pub struct NodeOptions {
 pub struct Node {
     config: Config,
     catalog: RwLock<Arc<Catalog>>,
+    catalog_store: Arc<dyn CatalogStore>,
+    writer: tokio::sync::Mutex<()>,
+    store: Arc<dyn BlobStore>,
     runtime: Runtime,
     ready: AtomicBool,
 }
 
 impl Node {
-    /// Opens the store, imports the seed catalog if one is configured, and prepares everything it names.
+    /// Opens the store and the saved catalog, merges the seed catalog if one is configured, and prepares
+    /// everything the catalog serves.
     pub async fn start(config: Config, options: NodeOptions) -> anyhow::Result<Arc<Self>> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(&config.data_dir)?);
-        let catalog = match &config.catalog {
-            Some(path) => edge_infer_catalog::load_seed(path, store.as_ref())?,
-            None => Catalog::default(),
-        };
+        let catalog_store: Arc<dyn CatalogStore> = Arc::new(LocalCatalogStore::new(&config.data_dir));
+        let mut catalog = catalog_store.load()?;
+        if let Some(path) = &config.catalog {
+            let mut merged = catalog.clone();
+            merged.merge_seed(edge_infer_catalog::load_seed(path, store.as_ref())?);
+            if merged != catalog {
+                merged.revision += 1;
+                catalog_store.save(&merged)?;
+                catalog = merged;
+            }
+        }
         let inference = Arc::new(Inference::new(ModelCache::new(options.backends), config.threads()));
         let runtime_config = RuntimeConfig {
             memory_limit: config.guest_memory_mib << 20,
@@ -43,15 +58,22 @@ impl Node {
             allow_raw_load: config.allow_raw_load,
             ..RuntimeConfig::new(&config.data_dir)
         };
-        let runtime = Runtime::new(runtime_config, store, inference)?;
-        let node =
-            Arc::new(Self { config, catalog: RwLock::new(Arc::new(catalog)), runtime, ready: AtomicBool::new(false) });
+        let runtime = Runtime::new(runtime_config, store.clone(), inference)?;
+        let node = Arc::new(Self {
+            config,
+            catalog: RwLock::new(Arc::new(catalog)),
+            catalog_store,
+            writer: tokio::sync::Mutex::new(()),
+            store,
+            runtime,
+            ready: AtomicBool::new(false),
+        });
         node.prepare_all().await?;
         node.ready.store(true, Ordering::Release);
         Ok(node)
     }
 
-    /// Compiles every component and loads every model of the catalog.
+    /// Compiles every component version and loads the models the catalog serves.
     async fn prepare_all(&self) -> anyhow::Result<()> {
         let catalog = self.catalog();
         for (tenant_name, tenant) in &catalog.tenants {
@@ -63,20 +85,40 @@ impl Node {
                         .with_context(|| format!("tenant {tenant_name}: component {name}"))?;
                 }
             }
-            for (name, versions) in &tenant.models {
-                let current = versions.get(None).expect("a model has a current version");
-                let model = edge_infer_catalog::ResolvedModel {
-                    digest: current.digest.clone(),
-                    config: current.config.clone(),
-                };
+            let mut models: Vec<ResolvedModel> = tenant
+                .models
+                .values()
+                .map(|v| ResolvedModel { digest: v.current().digest.clone(), config: v.current().config.clone() })
+                .collect();
+            // Aliases may pin older versions.
+            for endpoint in tenant.endpoints.values() {
+                models.extend(endpoint.current().models.values().filter_map(|r| tenant.resolve_model(r)));
+            }
+            for model in models {
                 self.runtime
                     .models()
                     .load(&model)
                     .await
-                    .with_context(|| format!("tenant {tenant_name}: model {name}"))?;
+                    .with_context(|| format!("tenant {tenant_name}: model {}", model.digest))?;
             }
         }
         Ok(())
+    }
+
+    /// Applies `change` to the catalog: on a copy, saved durably, then swapped in. Changes are serialised.
+    pub async fn update<R>(&self, change: impl FnOnce(&mut Catalog) -> Result<R, ApiError>) -> Result<R, ApiError> {
+        let _writer = self.writer.lock().await;
+        let mut next = (*self.catalog()).clone();
+        let result = change(&mut next)?;
+        next.revision += 1;
+        let store = self.catalog_store.clone();
+        let saved = next.clone();
+        tokio::task::spawn_blocking(move || store.save(&saved))
+            .await
+            .map_err(|e| ApiError::internal(format!("catalog save task failed: {e}")))?
+            .map_err(|e| ApiError::internal(format!("the catalog could not be saved: {e}")))?;
+        *self.catalog.write().expect("catalog lock") = Arc::new(next);
+        Ok(result)
     }
 
     /// The config the node started with.
@@ -87,6 +129,11 @@ impl Node {
     /// The catalog as of now.
     pub fn catalog(&self) -> Arc<Catalog> {
         self.catalog.read().expect("catalog lock").clone()
+    }
+
+    /// The blob store.
+    pub fn store(&self) -> &Arc<dyn BlobStore> {
+        &self.store
     }
 
     /// The wasm runtime.

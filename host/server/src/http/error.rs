@@ -32,6 +32,21 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// A 500 for the node's own failures.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    /// A catalog refusal as an HTTP answer: 404, 409 or 400.
+    pub fn from_edit(e: edge_infer_catalog::EditError) -> Self {
+        use edge_infer_catalog::EditError;
+        match e {
+            EditError::NotFound(m) => Self::not_found(m),
+            EditError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            EditError::Invalid(m) => Self::bad_request("invalid", m),
+        }
+    }
+
     /// The JSON response, carrying `request_id` for errors on the server's side.
     pub fn into_response(self, request_id: &str) -> http::Response<Body> {
         let mut error = serde_json::json!({ "code": self.code, "message": self.message });

@@ -1,7 +1,7 @@
 //! Which handler answers which path. Every response leaves here with an `x-request-id`.
 
 use super::body::{Body, full};
-use super::{ApiError, run};
+use super::{admin, run, v1};
 use crate::Node;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
@@ -15,7 +15,7 @@ where
 {
     let request_id = request_id(&request);
     let path = request.uri().path().to_string();
-    let segments: Vec<&str> = path.trim_start_matches('/').splitn(4, '/').collect();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let result = match segments.as_slice() {
         ["healthz"] => Ok(text(StatusCode::OK, "ok")),
         ["readyz"] if node.is_ready() => Ok(text(StatusCode::OK, "ready")),
@@ -24,7 +24,9 @@ where
             let (tenant, endpoint) = (tenant.to_string(), endpoint.to_string());
             run::handle(&node, &tenant, &endpoint, request, &request_id).await
         }
-        _ => Err(ApiError::not_found(format!("no route for {path}"))),
+        ["admin", rest @ ..] => admin::handle(&node, request, rest).await,
+        ["v1", rest @ ..] => v1::handle(&node, request, rest).await,
+        _ => Err(super::no_route(request.method(), path.clone())),
     };
     let mut response = result.unwrap_or_else(|e| e.into_response(&request_id));
     if let Ok(value) = HeaderValue::from_str(&request_id) {

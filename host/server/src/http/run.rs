@@ -50,7 +50,7 @@ where
 
     let (parts, body) = request.into_parts();
     let body = read_limited(&parts, body, node.config().body_limit).await?;
-    let guest_request = guest_request(&parts, tenant_name, endpoint_name, body, request_id)?;
+    let guest_request = guest_request(&parts, body, request_id)?;
     let call =
         GuestCall { tenant: tenant_name.into(), endpoint: Arc::new(endpoint), request_id: request_id.to_string() };
     match node.runtime().handle(call, guest_request).await {
@@ -83,13 +83,11 @@ fn authorize(tenant: &edge_infer_catalog::Tenant, headers: &HeaderMap) -> Result
 /// The request as the guest sees it.
 fn guest_request(
     parts: &http::request::Parts,
-    tenant: &str,
-    endpoint: &str,
     body: Bytes,
     request_id: &str,
 ) -> Result<Request<Full<Bytes>>, ApiError> {
-    let prefix_len = "/run/".len() + tenant.len() + 1 + endpoint.len();
-    let rest = &parts.uri.path()[prefix_len..];
+    // The path after `/run/{tenant}/{endpoint}`, however many slashes the caller put between the segments.
+    let rest = after_segments(parts.uri.path(), 3);
     let rest = if rest.is_empty() { "/" } else { rest };
     let path_and_query = match parts.uri.query() {
         Some(q) => format!("{rest}?{q}"),
@@ -127,6 +125,22 @@ fn guest_request(
     Ok(request)
 }
 
+/// What follows the first `n` non-empty segments of `path`.
+fn after_segments(path: &str, n: usize) -> &str {
+    let (mut seen, mut start) = (0, 0);
+    for segment in path.split('/') {
+        let end = start + segment.len();
+        if !segment.is_empty() {
+            seen += 1;
+            if seen == n {
+                return &path[end..];
+            }
+        }
+        start = end + 1;
+    }
+    ""
+}
+
 fn guest_error(e: GuestError) -> ApiError {
     match e {
         GuestError::Deadline(d) => ApiError::new(
@@ -138,6 +152,11 @@ fn guest_error(e: GuestError) -> ApiError {
             StatusCode::SERVICE_UNAVAILABLE,
             "endpoint_unavailable",
             format!("the endpoint cannot run: {reason}"),
+        ),
+        GuestError::Busy => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "every guest instance slot of this node is in use: retry shortly",
         ),
         GuestError::Trap(_) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -154,5 +173,18 @@ fn guest_error(e: GuestError) -> ApiError {
             "guest_error",
             format!("the endpoint's component failed: {code}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::after_segments;
+
+    #[test]
+    fn the_rest_follows_three_segments_whatever_the_slashes() {
+        assert_eq!(after_segments("/run/t/e/a/b", 3), "/a/b");
+        assert_eq!(after_segments("//run//t/e", 3), "");
+        assert_eq!(after_segments("/run/run/run/x", 3), "/x");
+        assert_eq!(after_segments("/run/t/e/", 3), "/");
     }
 }

@@ -1,0 +1,317 @@
+//! `/v1/…`: a tenant manages its own models, components and endpoints with its API key. Another tenant's
+//! artifacts do not exist here (404).
+//!
+//! Uploads are checked before they are accepted — a model by loading it in its backend, a component by
+//! compiling it and checking its world — then stored (blob first, durably), and only then entered in the
+//! catalog. A loaded model and a compiled component stay ready, so the first request pays nothing.
+
+use super::body::{Body, read_limited};
+use super::{ApiError, auth, json};
+use crate::Node;
+use bytes::Bytes;
+use edge_infer_catalog::{
+    ArtifactRef, BlobStore, ComponentVersion, Digest, EndpointVersion, ModelVersion, Tenant, Versions, check_name,
+};
+use edge_infer_nn::{ErrorKind, ModelConfig, ModelInfo, ModelKey, TensorSpec};
+use edge_infer_runtime::AdmitError;
+use http::{Method, Request, Response, StatusCode};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The header that carries a model's config (JSON) with its upload.
+const MODEL_CONFIG_HEADER: &str = "x-model-config";
+
+pub(super) async fn handle<B>(node: &Arc<Node>, request: Request<B>, path: &[&str]) -> Result<Response<Body>, ApiError>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<super::BoxError>,
+{
+    let tenant = auth::tenant(request.headers(), &node.catalog())?;
+    let method = request.method().clone();
+    if let [_, name, ..] = path {
+        check_name(name).map_err(|e| ApiError::bad_request("invalid_name", e.to_string()))?;
+    }
+    let (parts, body) = request.into_parts();
+    match (&method, path) {
+        (&Method::GET, ["models"]) => list(node, &tenant, |t| listing(&t.models, version_json)),
+        (&Method::GET, ["components"]) => list(node, &tenant, |t| listing(&t.components, version_json)),
+        (&Method::GET, ["endpoints"]) => list(node, &tenant, |t| listing(&t.endpoints, endpoint_json)),
+        (&Method::GET, ["models", name]) => get_model(node, &tenant, name).await,
+        (&Method::GET, ["components", name]) => {
+            item(node, &tenant, "components", name, |t| t.components.get(*name).map(|v| history(v, version_json)))
+        }
+        (&Method::GET, ["endpoints", name]) => {
+            item(node, &tenant, "endpoints", name, |t| t.endpoints.get(*name).map(|v| history(v, endpoint_json)))
+        }
+        (&Method::PUT, ["models", name]) => {
+            let config = model_config(&parts)?;
+            let bytes = read_limited(&parts, body, node.config().upload_limit).await?;
+            put_model(node, &tenant, name, config, bytes).await
+        }
+        (&Method::PUT, ["components", name]) => {
+            let bytes = read_limited(&parts, body, node.config().upload_limit).await?;
+            put_component(node, &tenant, name, bytes).await
+        }
+        (&Method::PUT, ["endpoints", name]) => {
+            let bytes = read_limited(&parts, body, 1 << 20).await?;
+            put_endpoint(node, &tenant, name, &bytes).await
+        }
+        (&Method::POST, ["endpoints", name, "rollback"]) => {
+            let current =
+                node.update(|c| tenant_mut(c, &tenant)?.rollback_endpoint(name).map_err(ApiError::from_edit)).await?;
+            Ok(json(StatusCode::OK, &json!({ "name": name, "current": current })))
+        }
+        (&Method::DELETE, ["models", name]) => delete(node, &tenant, |t| t.delete_model(name)).await,
+        (&Method::DELETE, ["components", name]) => delete(node, &tenant, |t| t.delete_component(name)).await,
+        (&Method::DELETE, ["endpoints", name]) => delete(node, &tenant, |t| t.delete_endpoint(name)).await,
+        _ => Err(super::no_route(&method, format!("/v1/{}", path.join("/")))),
+    }
+}
+
+fn tenant_mut<'a>(catalog: &'a mut edge_infer_catalog::Catalog, tenant: &str) -> Result<&'a mut Tenant, ApiError> {
+    // The key was valid when the request began; the tenant may have been deleted since.
+    catalog.tenant_mut(tenant).map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "tenant deleted"))
+}
+
+fn list(
+    node: &Node,
+    tenant: &str,
+    view: impl Fn(&Tenant) -> (&'static str, Value),
+) -> Result<Response<Body>, ApiError> {
+    let catalog = node.catalog();
+    let t = catalog.tenants.get(tenant).ok_or_else(|| ApiError::not_found("no such tenant"))?;
+    let (key, items) = view(t);
+    Ok(json(StatusCode::OK, &json!({ key: items })))
+}
+
+fn item(
+    node: &Node,
+    tenant: &str,
+    kind: &str,
+    name: &str,
+    view: impl Fn(&Tenant) -> Option<Value>,
+) -> Result<Response<Body>, ApiError> {
+    let catalog = node.catalog();
+    let found = catalog.tenants.get(tenant).and_then(view);
+    let mut body = found.ok_or_else(|| ApiError::not_found(format!("no {} {name}", kind.trim_end_matches('s'))))?;
+    body["name"] = name.into();
+    Ok(json(StatusCode::OK, &body))
+}
+
+async fn delete(
+    node: &Node,
+    tenant: &str,
+    change: impl FnOnce(&mut Tenant) -> Result<(), edge_infer_catalog::EditError>,
+) -> Result<Response<Body>, ApiError> {
+    node.update(|c| change(tenant_mut(c, tenant)?).map_err(ApiError::from_edit)).await?;
+    Ok(json(StatusCode::NO_CONTENT, &Value::Null))
+}
+
+trait Listed {
+    fn kind() -> &'static str;
+}
+impl Listed for ModelVersion {
+    fn kind() -> &'static str {
+        "models"
+    }
+}
+impl Listed for ComponentVersion {
+    fn kind() -> &'static str {
+        "components"
+    }
+}
+impl Listed for EndpointVersion {
+    fn kind() -> &'static str {
+        "endpoints"
+    }
+}
+
+fn listing<T: Listed>(map: &BTreeMap<String, Versions<T>>, each: fn(u32, &T) -> Value) -> (&'static str, Value) {
+    let items: Vec<Value> = map
+        .iter()
+        .map(|(name, versions)| {
+            let mut v = history(versions, each);
+            v["name"] = name.as_str().into();
+            v
+        })
+        .collect();
+    (T::kind(), Value::Array(items))
+}
+
+fn history<T>(versions: &Versions<T>, each: fn(u32, &T) -> Value) -> Value {
+    let list: Vec<Value> = versions.versions.iter().enumerate().map(|(i, v)| each(i as u32 + 1, v)).collect();
+    json!({ "current": versions.current, "versions": list })
+}
+
+trait Sized_ {
+    fn digest(&self) -> &Digest;
+    fn size(&self) -> u64;
+}
+impl Sized_ for ModelVersion {
+    fn digest(&self) -> &Digest {
+        &self.digest
+    }
+    fn size(&self) -> u64 {
+        self.size
+    }
+}
+impl Sized_ for ComponentVersion {
+    fn digest(&self) -> &Digest {
+        &self.digest
+    }
+    fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+fn version_json<T: Sized_>(version: u32, v: &T) -> Value {
+    json!({ "version": version, "digest": v.digest().as_str(), "size": v.size() })
+}
+
+fn endpoint_json(version: u32, e: &EndpointVersion) -> Value {
+    json!({
+        "version": version,
+        "component": String::from(e.component.clone()),
+        "models": e.models.iter().map(|(a, m)| (a.clone(), String::from(m.clone()))).collect::<BTreeMap<_, _>>(),
+        "config": e.config,
+        "public": e.public,
+    })
+}
+
+fn specs_json(specs: &[TensorSpec]) -> Value {
+    specs
+        .iter()
+        .map(|s| json!({ "name": s.name, "type": s.ty, "dims": s.dims.iter().map(|d| d.fixed()).collect::<Vec<_>>() }))
+        .collect()
+}
+
+fn info_json(info: &ModelInfo) -> Value {
+    json!({ "inputs": specs_json(&info.inputs), "outputs": specs_json(&info.outputs), "metadata": info.metadata })
+}
+
+fn model_config(parts: &http::request::Parts) -> Result<ModelConfig, ApiError> {
+    match parts.headers.get(MODEL_CONFIG_HEADER) {
+        None => Ok(ModelConfig::default()),
+        Some(value) => {
+            let text =
+                value.to_str().map_err(|_| ApiError::bad_request("bad_model_config", "x-model-config is not text"))?;
+            serde_json::from_str(text).map_err(|e| {
+                ApiError::bad_request("bad_model_config", format!("x-model-config: {e} (expected {{\"backend\": \"tract\", \"inputs\": {{\"x\": [1, 3, 224, 224]}}}})"))
+            })
+        }
+    }
+}
+
+async fn get_model(node: &Node, tenant: &str, name: &str) -> Result<Response<Body>, ApiError> {
+    let catalog = node.catalog();
+    let versions = catalog
+        .tenants
+        .get(tenant)
+        .and_then(|t| t.models.get(name))
+        .ok_or_else(|| ApiError::not_found(format!("no model {name}")))?;
+    let current = versions.current();
+    let resolved = edge_infer_catalog::ResolvedModel { digest: current.digest.clone(), config: current.config.clone() };
+    let model = node.runtime().models().load(&resolved).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut body = history(versions, version_json);
+    body["name"] = name.into();
+    body["backend"] = model.backend().into();
+    body["config"] = serde_json::to_value(&current.config).expect("config is JSON");
+    for (k, v) in info_json(model.info()).as_object().expect("an object") {
+        body[k] = v.clone();
+    }
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// Stores `bytes` in the blob store, off the async workers.
+async fn store(node: &Node, bytes: Bytes) -> Result<Digest, ApiError> {
+    let store: Arc<dyn BlobStore> = node.store().clone();
+    tokio::task::spawn_blocking(move || store.put(&bytes))
+        .await
+        .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
+        .map_err(|e| ApiError::internal(format!("the upload could not be stored: {e}")))
+}
+
+async fn put_model(
+    node: &Node,
+    tenant: &str,
+    name: &str,
+    config: ModelConfig,
+    bytes: Bytes,
+) -> Result<Response<Body>, ApiError> {
+    let digest = Digest::of(&bytes);
+    let key = ModelKey { digest: digest.as_str().to_string(), config: config.clone() };
+    let source = bytes.clone();
+    let model =
+        node.runtime().models().inference().models().get_or_load(&key, move || Ok(source.to_vec())).await.map_err(
+            |e| match e.kind {
+                ErrorKind::InvalidEncoding | ErrorKind::UnsupportedOperation | ErrorKind::InvalidArgument => {
+                    ApiError::bad_request("invalid_model", e.message)
+                }
+                _ => ApiError::internal(format!("the model could not be loaded: {}", e.message)),
+            },
+        )?;
+    let size = bytes.len() as u64;
+    let digest = store(node, bytes).await?;
+    let version = ModelVersion { digest: digest.clone(), size, config };
+    let put = node.update(|c| Ok(tenant_mut(c, tenant)?.put_model(name, version))).await?;
+    let mut body = json!({
+        "name": name, "version": put.version, "digest": digest.as_str(), "size": size, "backend": model.backend(),
+    });
+    for (k, v) in info_json(model.info()).as_object().expect("an object") {
+        body[k] = v.clone();
+    }
+    Ok(json(if put.created { StatusCode::CREATED } else { StatusCode::OK }, &body))
+}
+
+async fn put_component(node: &Node, tenant: &str, name: &str, bytes: Bytes) -> Result<Response<Body>, ApiError> {
+    let digest = Digest::of(&bytes);
+    let info = node.runtime().admit(&digest, Arc::new(bytes.to_vec())).await.map_err(|e| match e {
+        AdmitError::Invalid(m) => ApiError::bad_request("invalid_component", m),
+        AdmitError::Internal(m) => ApiError::internal(m),
+    })?;
+    let size = bytes.len() as u64;
+    store(node, bytes).await?;
+    let version = ComponentVersion { digest: digest.clone(), size };
+    let put = node.update(|c| Ok(tenant_mut(c, tenant)?.put_component(name, version))).await?;
+    let body = json!({
+        "name": name, "version": put.version, "digest": digest.as_str(), "size": size,
+        "imports": info.imports, "exports": info.exports,
+    });
+    Ok(json(if put.created { StatusCode::CREATED } else { StatusCode::OK }, &body))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointRequest {
+    component: ArtifactRef,
+    #[serde(default)]
+    models: BTreeMap<String, ArtifactRef>,
+    #[serde(default)]
+    config: BTreeMap<String, Value>,
+    #[serde(default)]
+    public: bool,
+}
+
+async fn put_endpoint(node: &Node, tenant: &str, name: &str, body: &[u8]) -> Result<Response<Body>, ApiError> {
+    let request: EndpointRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("bad_json", format!("expected {{\"component\": \"name[@version]\", \"models\": {{..}}, \"config\": {{..}}, \"public\": bool}}: {e}"))
+    })?;
+    let config = request
+        .config
+        .into_iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k, s)),
+            Value::Number(_) | Value::Bool(_) => Ok((k, v.to_string())),
+            _ => Err(ApiError::bad_request("bad_config", format!("config {k} must be a string, number or bool"))),
+        })
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    let endpoint =
+        EndpointVersion { component: request.component, models: request.models, config, public: request.public };
+    let answer = endpoint_json(0, &endpoint);
+    let put = node.update(|c| tenant_mut(c, tenant)?.put_endpoint(name, endpoint).map_err(ApiError::from_edit)).await?;
+    let mut body = answer;
+    body["name"] = name.into();
+    body["version"] = put.version.into();
+    Ok(json(if put.created { StatusCode::CREATED } else { StatusCode::OK }, &body))
+}

