@@ -80,6 +80,14 @@ impl LocalStore {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let root = dir.join("blobs").join("sha256");
         std::fs::create_dir_all(&root)?;
+        // A crash mid-write leaves a temporary file (never a blob under its digest): sweep them.
+        for shard in std::fs::read_dir(&root)?.flatten() {
+            for entry in std::fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".tmp") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         Ok(Self { root })
     }
 

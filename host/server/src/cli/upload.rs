@@ -52,23 +52,24 @@ where
     S: Stream<Item = std::io::Result<Bytes>> + Send + Unpin + 'static,
 {
     futures_util::stream::unfold((chunks, bar), |(mut chunks, bar)| async move {
-        match chunks.next().await {
-            Some(chunk) => {
-                if let Ok(bytes) = &chunk {
-                    bar.inc(bytes.len() as u64);
-                }
-                Some((chunk, (chunks, bar)))
-            }
-            None => {
-                if let Ok(style) = ProgressStyle::with_template("{spinner} sent {binary_total_bytes}; {msg} {elapsed}")
-                {
-                    bar.set_style(style);
-                }
-                bar.set_message("waiting for the node to check it");
-                None
+        let chunk = chunks.next().await?;
+        if let Ok(bytes) = &chunk {
+            bar.inc(bytes.len() as u64);
+            // With a Content-Length the client stops polling after the last byte: the end is never seen.
+            if bar.length().is_some_and(|len| bar.position() >= len) {
+                wait_for_answer(&bar);
             }
         }
+        Some((chunk, (chunks, bar)))
     })
+}
+
+/// Turns the byte bar into a spinner while the node checks what it got.
+fn wait_for_answer(bar: &ProgressBar) {
+    if let Ok(style) = ProgressStyle::with_template("{spinner} sent {binary_total_bytes}; {msg} {elapsed}") {
+        bar.set_style(style);
+    }
+    bar.set_message("waiting for the node to check it");
 }
 
 /// A byte bar for `len` bytes on stderr, or a hidden one when `terminal` is false or the file is small.
@@ -94,5 +95,16 @@ mod tests {
     fn no_bar_off_a_terminal_or_for_small_files() {
         assert!(progress_bar(10 << 20, false).is_hidden());
         assert!(progress_bar(1024, true).is_hidden());
+    }
+
+    #[tokio::test]
+    async fn chunks_are_counted_and_passed_on() {
+        let bar = ProgressBar::hidden();
+        bar.set_length(5);
+        let chunks = futures_util::stream::iter([Ok(Bytes::from_static(b"abc")), Ok(Bytes::from_static(b"de"))]);
+        let sent: Vec<_> = counted(chunks, bar.clone()).map(Result::unwrap).collect().await;
+        assert_eq!(sent.concat(), b"abcde");
+        assert_eq!(bar.position(), 5);
+        assert_eq!(bar.message(), "waiting for the node to check it");
     }
 }

@@ -1,0 +1,124 @@
+//! The `edge-infer` binary as an operator runs it: a real process, killed with SIGKILL in the middle of its
+//! work. Everything it acknowledged is there after a restart, served without compiling again; an upload cut
+//! short leaves nothing behind.
+
+use edge_infer_tests::{fixture, guests};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "process-admin";
+
+/// A running `edge-infer serve` on a free loopback port.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(data: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_edge-infer"))
+            .args(["serve", "--listen", &addr.to_string(), "--admin-token", ADMIN, "--data-dir"])
+            .arg(data)
+            .env("EDGE_INFER_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start edge-infer");
+        let server = Self { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "edge-infer did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGKILL: no shutdown, no flushing, nothing.
+    fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_uploads_survive_kill_9_and_a_cut_upload_leaves_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let server = Server::start(data.path());
+
+    let (status, tenant) =
+        send(http.post(server.url("/admin/tenants")).bearer_auth(ADMIN).json(&json!({"name": "acme"}))).await;
+    assert_eq!(status, 201, "{tenant}");
+    let key = tenant["api_key"].as_str().unwrap().to_string();
+    let model = std::fs::read(fixture("tenant_a_m.onnx")).unwrap();
+    assert_eq!(send(http.put(server.url("/v1/models/m")).bearer_auth(&key).body(model)).await.0, 201);
+    let wasm = std::fs::read(guests::TENSOR).unwrap();
+    assert_eq!(send(http.put(server.url("/v1/components/tensor")).bearer_auth(&key).body(wasm)).await.0, 201);
+    let endpoint = json!({"component": "tensor", "config": {"model": "m"}, "public": true});
+    assert_eq!(send(http.put(server.url("/v1/endpoints/e")).bearer_auth(&key).json(&endpoint)).await.0, 201);
+
+    // An upload cut off halfway: the head announces 1 MiB, 100 KiB arrive, then the node dies.
+    let head = format!(
+        "PUT /v1/models/partial HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\ncontent-length: {}\r\n\r\n",
+        1 << 20
+    );
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    std::io::Write::write_all(&mut stream, head.as_bytes()).unwrap();
+    std::io::Write::write_all(&mut stream, &vec![7u8; 100 << 10]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    server.kill_9();
+    drop(stream);
+
+    let server = Server::start(data.path());
+    let (status, models) = send(http.get(server.url("/v1/models")).bearer_auth(&key)).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = models["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["m"], "the cut upload must not be visible");
+    let x = json!({"inputs": [{"name": "x", "type": "f32", "shape": [1, 2], "data": [1.5, -2.0]}]});
+    let started = Instant::now();
+    let (status, out) = send(http.post(server.url("/run/acme/e")).json(&x)).await;
+    let first_request = started.elapsed();
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["outputs"][0]["data"], json!([3.0, -4.0]));
+    let (_, stats) = send(http.get(server.url("/admin/stats")).bearer_auth(ADMIN)).await;
+    assert_eq!(stats["components_compiled"], 0, "served from the compile cache: {stats}");
+    println!("first request after restart: {first_request:?}");
+    // No stray temporary files among the blobs.
+    let stray: Vec<_> = walk(&data.path().join("blobs")).into_iter().filter(|name| name.starts_with(".tmp")).collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
+
+/// The names of the files under `dir`.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().is_dir() {
+            files.extend(walk(&entry.path()));
+        } else {
+            files.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    files
+}
