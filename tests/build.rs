@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GUESTS: [&str; 4] = ["classify", "tensor", "probe", "trap"];
+const GUESTS: [&str; 5] = ["classify", "tensor", "probe", "trap", "hostile"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -122,3 +122,56 @@ fn walk(dir: &Path) -> Vec<String> {
     }
     files
 }
+
+/// Runs the `edge-infer` client verb `args` against `server`; returns (success, stdout, stderr).
+fn cli(server: &Server, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_edge-infer"))
+        .args(args)
+        .env("EDGE_INFER_SERVER", format!("http://{}", server.addr))
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the edge-infer client");
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (output.status.success(), text(output.stdout), text(output.stderr))
+}
+
+#[test]
+fn the_cli_drives_the_whole_flow() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let admin = [("EDGE_INFER_ADMIN_TOKEN", ADMIN)];
+    let (ok, out, err) = cli(&server, &["tenant", "create", "acme"], &admin);
+    assert!(ok, "{err}");
+    let key = out.lines().find_map(|l| l.strip_prefix("api key: ")).expect("the key is printed").trim().to_string();
+    let tenant = [("EDGE_INFER_KEY", key.as_str())];
+
+    let model = fixture("tenant_a_m.onnx").display().to_string();
+    let (ok, out, err) = cli(&server, &["model", "push", "m", &model], &tenant);
+    assert!(ok && out.contains('x'), "{out}{err}");
+    let (ok, _, err) = cli(&server, &["component", "push", "tensor", guests::TENSOR], &tenant);
+    assert!(ok, "{err}");
+    let (ok, _, err) = cli(
+        &server,
+        &["endpoint", "set", "e", "--component", "tensor", "--model", "m=m", "--config", "model=m"],
+        &tenant,
+    );
+    assert!(ok, "{err}");
+    let (ok, out, _) = cli(&server, &["model", "list"], &tenant);
+    assert!(ok && out.contains('m'), "{out}");
+    let (ok, out, _) = cli(&server, &["tenant", "list"], &admin);
+    assert!(ok && out.contains("acme"), "{out}");
+
+    let x = r#"{"inputs": [{"name": "x", "type": "f32", "shape": [1, 2], "data": [1.5, -2.0]}]}"#;
+    let (ok, out, err) = cli(&server, &["call", "acme", "e", "--json", x], &tenant);
+    assert!(ok, "{err}");
+    let answer: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["outputs"][0]["data"], json!([3.0, -4.0]));
+
+    // Errors reach the user as one clear line and a failing exit code.
+    let (ok, _, err) = cli(&server, &["model", "rm", "m"], &tenant);
+    assert!(!ok && err.contains("used by endpoint"), "{err}");
+    let (ok, _, err) = cli(&server, &["model", "list"], &[("EDGE_INFER_KEY", "ei_wrong")]);
+    assert!(!ok && err.contains("401"), "{err}");
+    let (ok, _, err) = cli(&server, &["call", "acme", "e", "--json", x], &[]);
+    assert!(!ok && err.contains("401"), "{err}");
+}
