@@ -2,6 +2,7 @@
 //! 127.0.0.1. One binary for all topics keeps link time low.
 
 mod http;
+mod limits;
 mod orientation;
 mod sandbox;
 mod scheduler;

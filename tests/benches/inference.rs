@@ -84,6 +84,7 @@ impl Fixture {
             tenant: Arc::from("bench"),
             endpoint: Arc::new(tenant.resolve_endpoint(endpoint).expect("endpoint exists").expect("it resolves")),
             request_id: format!("bench-{endpoint}"),
+            deadline: std::time::Duration::from_secs(30),
         };
         let (tensor, probe) = (call("tensor"), call("probe"));
         let fixture = Self { rt, input, native, model, node, tensor, probe, _data: data };

@@ -22,6 +22,9 @@ pub struct Tenant {
     /// sha256 hex digests of the tenant's API keys (the keys themselves are never stored).
     #[serde(default)]
     pub key_hashes: Vec<String>,
+    /// The tenant's quotas and limits; unset ones take the node's defaults.
+    #[serde(default)]
+    pub limits: Limits,
     /// Models by name.
     #[serde(default)]
     pub models: BTreeMap<String, Versions<ModelVersion>>,
@@ -31,6 +34,37 @@ pub struct Tenant {
     /// Endpoints by name.
     #[serde(default)]
     pub endpoints: BTreeMap<String, Versions<EndpointVersion>>,
+}
+
+/// A tenant's quotas and limits. Every field is optional: `None` means the node's default (or unlimited,
+/// where the node has none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Requests of this tenant running at once; more are answered 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    /// Sustained requests per second (token bucket); more are answered 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<u32>,
+    /// Requests allowed in a burst above the rate (the bucket's size); defaults to the rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+    /// Wall-clock budget of one guest call, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+    /// Largest request body an endpoint of this tenant accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_bytes: Option<u64>,
+    /// Largest response body a guest of this tenant may send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_bytes: Option<u64>,
+    /// Largest model file the tenant may upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_model_bytes: Option<u64>,
+    /// How many models the tenant may have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_models: Option<u32>,
 }
 
 /// The versions of one artifact, oldest first, and which one is current.
@@ -138,6 +172,9 @@ pub struct EndpointVersion {
     /// Whether callers need no API key.
     #[serde(default)]
     pub public: bool,
+    /// This endpoint's deadline in milliseconds, over the tenant's and the node's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
 }
 
 /// A model an endpoint can load, resolved to bytes and settings.
@@ -160,6 +197,8 @@ pub struct ResolvedEndpoint {
     pub config: BTreeMap<String, String>,
     /// Whether callers need no API key.
     pub public: bool,
+    /// The endpoint's own deadline, if it has one.
+    pub deadline_ms: Option<u64>,
 }
 
 impl Tenant {
@@ -197,7 +236,13 @@ impl Tenant {
                 .ok_or_else(|| format!("model {} (alias {alias}) does not exist", String::from(r.clone())))?;
             models.insert(alias.clone(), model);
         }
-        Ok(ResolvedEndpoint { component, models, config: endpoint.config.clone(), public: endpoint.public })
+        Ok(ResolvedEndpoint {
+            component,
+            models,
+            config: endpoint.config.clone(),
+            public: endpoint.public,
+            deadline_ms: endpoint.deadline_ms,
+        })
     }
 }
 
@@ -228,6 +273,7 @@ mod tests {
             models: [("m".to_string(), ArtifactRef { name: "other".into(), version: Some(1) })].into(),
             config: BTreeMap::new(),
             public: true,
+            deadline_ms: None,
         };
         tenant.endpoints.insert("e".into(), Versions::first(endpoint));
         let resolved = tenant.resolve_endpoint("e").unwrap().unwrap();

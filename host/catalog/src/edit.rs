@@ -180,6 +180,9 @@ impl Catalog {
     pub fn merge_seed(&mut self, seed: Catalog) {
         for (name, seeded) in seed.tenants {
             let tenant = self.tenants.entry(name).or_default();
+            if seeded.limits != crate::Limits::default() {
+                tenant.limits = seeded.limits;
+            }
             for hash in seeded.key_hashes {
                 if !tenant.key_hashes.contains(&hash) {
                     tenant.key_hashes.push(hash);
@@ -216,6 +219,7 @@ mod tests {
                 .collect(),
             config: Default::default(),
             public: false,
+            deadline_ms: None,
         }
     }
 

@@ -62,6 +62,8 @@ struct SeedTenant {
     #[serde(default)]
     key_hashes: Vec<String>,
     #[serde(default)]
+    limits: crate::Limits,
+    #[serde(default)]
     models: BTreeMap<String, SeedModel>,
     #[serde(default)]
     components: BTreeMap<String, SeedFileRef>,
@@ -93,6 +95,8 @@ struct SeedEndpoint {
     config: BTreeMap<String, toml::Value>,
     #[serde(default)]
     public: bool,
+    #[serde(default)]
+    deadline_ms: Option<u64>,
 }
 
 /// Reads the seed file at `path`, stores every file it names in `store`, and returns the catalog it describes.
@@ -106,7 +110,12 @@ pub fn load_seed(path: &Path, store: &dyn BlobStore) -> Result<Catalog, SeedErro
     let mut catalog = Catalog::default();
     for (tenant_name, t) in seed.tenants {
         check_name(&tenant_name).map_err(|e| invalid(e.to_string()))?;
-        let mut tenant = Tenant { key_hashes: t.key_hashes, ..Tenant::default() };
+        for hash in &t.key_hashes {
+            if crate::Digest::try_from(hash.clone()).is_err() {
+                return Err(invalid(format!("tenant {tenant_name}: key hash {hash:?} is not 64 lowercase hex digits")));
+            }
+        }
+        let mut tenant = Tenant { key_hashes: t.key_hashes, limits: t.limits, ..Tenant::default() };
         for (name, m) in t.models {
             check_name(&name).map_err(|e| invalid(format!("tenant {tenant_name}: {e}")))?;
             let bytes = read(&base.join(&m.path))?;
@@ -134,7 +143,13 @@ pub fn load_seed(path: &Path, store: &dyn BlobStore) -> Result<Catalog, SeedErro
                     _ => Err(invalid(format!("endpoint {name}: config {k} must be a string, number or bool"))),
                 })
                 .collect::<Result<_, _>>()?;
-            let endpoint = EndpointVersion { component: e.component, models: e.models, config, public: e.public };
+            let endpoint = EndpointVersion {
+                component: e.component,
+                models: e.models,
+                config,
+                public: e.public,
+                deadline_ms: e.deadline_ms,
+            };
             tenant.endpoints.insert(name, Versions::first(endpoint));
         }
         for name in tenant.endpoints.keys() {

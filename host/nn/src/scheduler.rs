@@ -267,6 +267,39 @@ mod tests {
     }
 
     #[test]
+    fn one_job_behind_a_flood_starts_within_pool_plus_one_dispatches() {
+        let pool = Scheduler::new(2);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (started, starts) = mpsc::channel();
+        // Hold both threads while tenant a queues 100 jobs and b queues one.
+        let (hold_1, open_1) = gated("x", "hold", &started);
+        let (hold_2, open_2) = gated("x", "hold", &started);
+        pool.submit(hold_1);
+        pool.submit(hold_2);
+        starts.recv_timeout(WAIT).unwrap();
+        starts.recv_timeout(WAIT).unwrap();
+        for i in 0..100 {
+            let order = order.clone();
+            pool.submit(Job::new("a", move || {
+                order.lock().unwrap().push(format!("a{i}"));
+                std::thread::sleep(Duration::from_millis(1));
+            }));
+        }
+        let order_b = order.clone();
+        pool.submit(Job::new("b", move || order_b.lock().unwrap().push("b".into())));
+        open_1.send(()).unwrap();
+        open_2.send(()).unwrap();
+        let deadline = Instant::now() + WAIT;
+        while order.lock().unwrap().len() < 101 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let order = order.lock().unwrap().clone();
+        let b_at = order.iter().position(|j| j == "b").expect("b ran");
+        assert!(b_at <= 2 + 1, "b started only after {b_at} dispatches: {:?}", &order[..b_at + 1]);
+        assert_eq!(order.len(), 101);
+    }
+
+    #[test]
     fn tenants_alternate_by_cost() {
         let pool = Scheduler::new(1);
         let order = Arc::new(Mutex::new(Vec::new()));

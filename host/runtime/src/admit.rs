@@ -112,7 +112,13 @@ impl Runtime {
         let (component, native, info) = tokio::task::spawn_blocking(check)
             .await
             .map_err(|e| AdmitError::Internal(format!("compile task failed: {e}")))??;
-        self.components.insert(self, digest, component, &native).map_err(|e| AdmitError::Invalid(format!("{e:#}")))?;
+        self.components.insert(self, digest, component, &native).map_err(|e| {
+            if e.is::<crate::compile::CacheWriteError>() {
+                AdmitError::Internal(format!("{e:#}"))
+            } else {
+                AdmitError::Invalid(format!("the component does not link with this node: {e:#}"))
+            }
+        })?;
         Ok(info)
     }
 }

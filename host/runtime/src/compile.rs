@@ -54,7 +54,8 @@ impl ComponentCache {
         native: &[u8],
     ) -> anyhow::Result<()> {
         let pre = ProxyPre::new(runtime.linker.instantiate_pre(&component)?)?;
-        write_atomically(&self.dir.join(format!("{}.cwasm", digest.as_str())), native)?;
+        write_atomically(&self.dir.join(format!("{}.cwasm", digest.as_str())), native)
+            .map_err(|e| anyhow::Error::new(CacheWriteError(e.to_string())))?;
         let slot = self.slots.lock().expect("component cache lock").entry(digest.clone()).or_default().clone();
         if slot.set(pre).is_ok() {
             self.compiled.fetch_add(1, Ordering::Relaxed);
@@ -95,6 +96,11 @@ impl ComponentCache {
         Ok(pre.clone())
     }
 }
+
+/// The compile cache could not be written: the node's fault, not the component's.
+#[derive(Debug, thiserror::Error)]
+#[error("writing the compile cache: {0}")]
+pub(crate) struct CacheWriteError(String);
 
 /// Compiles `wasm` and writes the result to `path` atomically.
 fn compile_to(engine: &Engine, wasm: &[u8], path: &std::path::Path) -> anyhow::Result<Component> {

@@ -26,8 +26,8 @@ pub struct RuntimeConfig {
     pub memory_limit: usize,
     /// Guest instances alive at once (pool slots).
     pub max_instances: u32,
-    /// Wall-clock budget of one guest call, model runs included.
-    pub deadline: Duration,
+    /// Fuel (roughly, wasm instructions) one guest call may burn; `None` turns fuel metering off.
+    pub fuel: Option<u64>,
     /// Whether guests may use raw `wasi:nn/graph.load` with model bytes of their own.
     pub allow_raw_load: bool,
     /// Bytes of a guest's stdout and stderr kept for the log, each.
@@ -41,7 +41,7 @@ impl RuntimeConfig {
             cache_dir: data_dir.join("compiled"),
             memory_limit: 256 << 20,
             max_instances: 256,
-            deadline: Duration::from_secs(30),
+            fuel: None,
             allow_raw_load: false,
             output_capture: 16 << 10,
         }
@@ -72,6 +72,7 @@ impl Runtime {
         let mut wasm = wasmtime::Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
+            .consume_fuel(config.fuel.is_some())
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(anyhow::Error::from).context("configuring wasmtime")?;
         let linker = crate::state::linker(&engine)?;

@@ -24,6 +24,8 @@ pub struct GuestCall {
     pub endpoint: Arc<ResolvedEndpoint>,
     /// The request id, for logs and error bodies.
     pub request_id: String,
+    /// The wall-clock budget of this call, model runs included.
+    pub deadline: Duration,
 }
 
 /// The guest's response; its body streams while the guest is still running.
@@ -77,8 +79,9 @@ pub enum GuestError {
     /// Every guest instance slot of the node is in use: try again shortly.
     #[error("all guest instance slots are busy")]
     Busy,
-    /// The guest trapped (a panic, `unreachable`, running out of memory…) before answering.
-    #[error("the guest trapped")]
+    /// The guest trapped (a panic, `unreachable`, running out of memory…) before answering; the string names
+    /// the kind of trap for the caller ("out of memory", "stack overflow", …).
+    #[error("the guest trapped: {0}")]
     Trap(String),
     /// The guest did not answer in time.
     #[error("the guest did not answer within {0:?}")]
@@ -127,15 +130,19 @@ impl Runtime {
         };
         let (req, out) = setup(&mut store).map_err(|e| GuestError::Trap(format!("{e:?}")))?;
 
-        let deadline = self.config.deadline;
+        if let Some(fuel) = self.config.fuel {
+            store.set_fuel(fuel).map_err(|e| GuestError::Trap(format!("{e:#}")))?;
+        }
+        let deadline = call.deadline;
         let request_id = call.request_id.clone();
+        let tenant = call.tenant.clone();
         let task = tokio::spawn(async move {
             let run = async {
                 let proxy = pre.instantiate_async(&mut store).await?;
                 proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
             };
             let result = tokio::time::timeout(deadline, run).await;
-            log_output(&request_id, &store);
+            log_output(&tenant, &request_id, &store);
             let _ = report.send(matches!(result, Ok(Ok(()))));
             match result {
                 Ok(Ok(())) => Ok(()),
@@ -144,8 +151,8 @@ impl Runtime {
                     Err(GuestError::Busy)
                 }
                 Ok(Err(trap)) => {
-                    tracing::warn!(request_id, "guest trapped: {trap:?}");
-                    Err(GuestError::Trap(format!("{trap:#}")))
+                    tracing::warn!(request_id, tenant = %tenant, "guest trapped: {trap:?}");
+                    Err(GuestError::Trap(trap_kind(&trap, store.data().limits.hit_memory_limit)))
                 }
                 Err(_) => {
                     tracing::warn!(request_id, "guest passed its deadline of {deadline:?}");
@@ -167,12 +174,46 @@ impl Runtime {
     }
 }
 
-/// Sends what the guest printed to the log, one line per line, tagged with the request.
-fn log_output(request_id: &str, store: &Store<GuestState>) {
-    for (stream, pipe) in [("stdout", &store.data().stdout), ("stderr", &store.data().stderr)] {
-        let bytes = pipe.contents();
-        for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
-            tracing::info!(request_id, stream, "guest: {line}");
+/// Lines of guest output logged per request, each stream.
+const MAX_LOG_LINES: usize = 64;
+
+/// Sends what the guest printed to the log, line by line (at most [`MAX_LOG_LINES`]), tagged with the request.
+fn log_output(tenant: &str, request_id: &str, store: &Store<GuestState>) {
+    for (stream, output) in [("stdout", &store.data().stdout), ("stderr", &store.data().stderr)] {
+        let captured = output.take();
+        let text = String::from_utf8_lossy(&captured.bytes);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+        for line in lines.iter().take(MAX_LOG_LINES) {
+            tracing::info!(tenant, request_id, stream, "guest: {line}");
         }
+        let skipped = lines.len().saturating_sub(MAX_LOG_LINES);
+        if skipped > 0 || captured.dropped > 0 {
+            tracing::info!(
+                tenant,
+                request_id,
+                stream,
+                "guest output cut: {skipped} more lines and {} more bytes not logged",
+                captured.dropped
+            );
+        }
+    }
+}
+
+/// What kind of trap this was, in words a caller understands.
+fn trap_kind(error: &wasmtime::Error, hit_memory_limit: bool) -> String {
+    use wasmtime::Trap;
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => "stack overflow".into(),
+        Some(Trap::OutOfFuel) => "out of fuel (its CPU budget)".into(),
+        Some(Trap::UnreachableCodeReached) if hit_memory_limit => "out of memory (it reached its memory limit)".into(),
+        Some(Trap::UnreachableCodeReached) => "unreachable code reached (a panic or an abort)".into(),
+        // Rust guests keep their stack in linear memory: running off its end reads below address 0.
+        Some(Trap::MemoryOutOfBounds) => {
+            "out-of-bounds memory access (in a Rust guest usually a stack overflow)".into()
+        }
+        Some(Trap::IntegerDivisionByZero) => "integer division by zero".into(),
+        Some(other) => format!("{other}"),
+        None if hit_memory_limit => "out of memory (it reached its memory limit)".into(),
+        None => "a host call failed".into(),
     }
 }

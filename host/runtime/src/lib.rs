@@ -11,6 +11,7 @@ mod bindings;
 mod compile;
 mod engine;
 mod handler;
+mod limits;
 mod models_host;
 mod nn_host;
 mod state;

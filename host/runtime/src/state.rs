@@ -4,10 +4,10 @@
 //! its tenant and endpoint.
 
 use crate::bindings::NnHost;
+use crate::limits::{CappedOutput, GuestLimiter};
 use crate::nn_host::NnCtx;
+use wasmtime::Engine;
 use wasmtime::component::{HasData, Linker, ResourceTable};
-use wasmtime::{Engine, StoreLimits};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
@@ -20,9 +20,9 @@ pub(crate) struct GuestState {
     pub(crate) hooks: DenyOutbound,
     pub(crate) config: WasiConfigVariables,
     pub(crate) nn: NnCtx,
-    pub(crate) limits: StoreLimits,
-    pub(crate) stdout: MemoryOutputPipe,
-    pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) limits: GuestLimiter,
+    pub(crate) stdout: CappedOutput,
+    pub(crate) stderr: CappedOutput,
 }
 
 impl GuestState {
@@ -33,8 +33,8 @@ impl GuestState {
         memory_limit: usize,
         output_capture: usize,
     ) -> Self {
-        let stdout = MemoryOutputPipe::new(output_capture);
-        let stderr = MemoryOutputPipe::new(output_capture);
+        let stdout = CappedOutput::new(output_capture);
+        let stderr = CappedOutput::new(output_capture);
         let wasi = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -42,7 +42,7 @@ impl GuestState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let limits = wasmtime::StoreLimitsBuilder::new().memory_size(memory_limit).trap_on_grow_failure(false).build();
+        let limits = GuestLimiter::new(memory_limit);
         Self {
             table: ResourceTable::new(),
             wasi,

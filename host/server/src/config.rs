@@ -37,8 +37,10 @@ pub struct Config {
     pub upload_limit: u64,
     /// Inference pool threads; 0 means one per core.
     pub inference_threads: usize,
-    /// Wall-clock budget of one guest call, in milliseconds.
+    /// Wall-clock budget of one guest call, in milliseconds (a tenant's or endpoint's own deadline wins).
     pub deadline_ms: u64,
+    /// Fuel (about one unit per wasm instruction) one guest call may burn; 0 turns metering off.
+    pub guest_fuel: u64,
     /// Linear memory one guest may use, in MiB.
     pub guest_memory_mib: usize,
     /// Guest instances alive at once.
@@ -59,7 +61,8 @@ impl Default for Config {
             body_limit: 16 << 20,
             upload_limit: 512 << 20,
             inference_threads: 0,
-            deadline_ms: 30_000,
+            deadline_ms: 10_000,
+            guest_fuel: 0,
             guest_memory_mib: 256,
             max_instances: 256,
             allow_raw_load: false,
@@ -99,7 +102,7 @@ mod tests {
         let config: Config = toml::from_str("listen = \"0.0.0.0:9000\"\nbody_limit = 1024\n").unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.body_limit, 1024);
-        assert_eq!(config.deadline_ms, 30_000);
+        assert_eq!(config.deadline_ms, 10_000);
         assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
     }
 }

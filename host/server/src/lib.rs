@@ -6,6 +6,7 @@
 pub mod config;
 pub mod http;
 pub mod node;
+pub mod quota;
 
 pub use config::Config;
 pub use node::{Node, NodeOptions};

@@ -29,6 +29,7 @@ pub struct Node {
     writer: tokio::sync::Mutex<()>,
     store: Arc<dyn BlobStore>,
     runtime: Runtime,
+    quotas: crate::quota::Quotas,
     ready: AtomicBool,
 }
 
@@ -54,7 +55,7 @@ impl Node {
         let runtime_config = RuntimeConfig {
             memory_limit: config.guest_memory_mib << 20,
             max_instances: config.max_instances,
-            deadline: config.deadline(),
+            fuel: (config.guest_fuel > 0).then_some(config.guest_fuel),
             allow_raw_load: config.allow_raw_load,
             ..RuntimeConfig::new(&config.data_dir)
         };
@@ -66,6 +67,7 @@ impl Node {
             writer: tokio::sync::Mutex::new(()),
             store,
             runtime,
+            quotas: crate::quota::Quotas::default(),
             ready: AtomicBool::new(false),
         });
         node.prepare_all().await?;
@@ -108,8 +110,13 @@ impl Node {
     /// Applies `change` to the catalog: on a copy, saved durably, then swapped in. Changes are serialised.
     pub async fn update<R>(&self, change: impl FnOnce(&mut Catalog) -> Result<R, ApiError>) -> Result<R, ApiError> {
         let _writer = self.writer.lock().await;
-        let mut next = (*self.catalog()).clone();
+        let current = self.catalog();
+        let mut next = (*current).clone();
         let result = change(&mut next)?;
+        if next == *current {
+            // Nothing changed (an identical upload): nothing to save.
+            return Ok(result);
+        }
         next.revision += 1;
         let store = self.catalog_store.clone();
         let saved = next.clone();
@@ -139,6 +146,11 @@ impl Node {
     /// The wasm runtime.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
+    }
+
+    /// Per-tenant admission (concurrency and rate).
+    pub fn quotas(&self) -> &crate::quota::Quotas {
+        &self.quotas
     }
 
     /// Whether everything the catalog names is ready.

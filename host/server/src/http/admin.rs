@@ -38,6 +38,8 @@ where
             let body = read_limited(&parts, body, 64 << 10).await?;
             let new: NewTenant = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::bad_request("bad_json", format!("expected {{\"name\": \"...\"}}: {e}")))?;
+            edge_infer_catalog::check_name(&new.name)
+                .map_err(|e| ApiError::bad_request("invalid_name", e.to_string()))?;
             let key = node.update(|c| c.create_tenant(&new.name).map_err(ApiError::from_edit)).await?;
             Ok(json(StatusCode::CREATED, &json!({ "tenant": new.name, "api_key": key })))
         }
@@ -54,6 +56,20 @@ where
         (&Method::DELETE, ["tenants", tenant]) => {
             node.update(|c| c.delete_tenant(tenant).map_err(ApiError::from_edit)).await?;
             Ok(json(StatusCode::NO_CONTENT, &serde_json::Value::Null))
+        }
+        (&Method::PUT, ["tenants", tenant, "limits"]) => {
+            let (parts, body) = request.into_parts();
+            let body = read_limited(&parts, body, 64 << 10).await?;
+            let limits: edge_infer_catalog::Limits = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::bad_request("bad_json", format!("expected a limits object (max_concurrency, requests_per_second, burst, deadline_ms, max_request_bytes, max_response_bytes, max_model_bytes, max_models): {e}"))
+            })?;
+            let saved = limits.clone();
+            node.update(|c| {
+                c.tenant_mut(tenant).map_err(ApiError::from_edit)?.limits = saved;
+                Ok(())
+            })
+            .await?;
+            Ok(json(StatusCode::OK, &json!({ "tenant": tenant, "limits": limits })))
         }
         (&Method::POST, ["tenants", tenant, "keys"]) => {
             let key = node.update(|c| c.rotate_key(tenant).map_err(ApiError::from_edit)).await?;

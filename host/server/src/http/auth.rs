@@ -7,7 +7,10 @@ use http::{HeaderMap, StatusCode};
 
 /// The bearer token of a request, if it has one.
 pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    // Auth schemes are case-insensitive (RFC 9110 §11.1).
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 fn unauthorized(message: &str) -> ApiError {

@@ -40,3 +40,50 @@ where
         Err(e) => Err(ApiError::bad_request("body_unreadable", format!("the request body could not be read: {e}"))),
     }
 }
+
+/// A guest's response body under the tenant's response size limit, holding the request's admission (its
+/// concurrency slot) until the last byte is sent. Past the limit the stream ends in an error: the client sees
+/// a broken response, never a silently truncated one that looks complete.
+pub struct Metered<B> {
+    inner: B,
+    sent: u64,
+    limit: Option<u64>,
+    request_id: String,
+    _admission: crate::quota::Admission,
+}
+
+impl<B> Metered<B> {
+    /// Meters `inner`.
+    pub fn new(inner: B, limit: Option<u64>, request_id: &str, admission: crate::quota::Admission) -> Self {
+        Self { inner, sent: 0, limit, request_id: request_id.to_string(), _admission: admission }
+    }
+}
+
+impl<B> http_body::Body for Metered<B>
+where
+    B: http_body::Body<Data = Bytes, Error = BoxError> + Unpin,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let frame = std::task::ready!(std::pin::Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(frame)) = &frame
+            && let Some(data) = frame.data_ref()
+        {
+            self.sent += data.len() as u64;
+            if let Some(limit) = self.limit
+                && self.sent > limit
+            {
+                tracing::warn!(request_id = %self.request_id, "response cut at the tenant's limit of {limit} bytes");
+                return std::task::Poll::Ready(Some(Err(
+                    format!("the response is over the limit of {limit} bytes").into()
+                )));
+            }
+        }
+        std::task::Poll::Ready(frame)
+    }
+}

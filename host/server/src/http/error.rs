@@ -14,12 +14,14 @@ pub struct ApiError {
     pub code: &'static str,
     /// What happened, for a person.
     pub message: String,
+    /// For 429 and 503: seconds after which trying again makes sense (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An error with its status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), retry_after: None }
     }
 
     /// A 404.
@@ -57,6 +59,9 @@ impl ApiError {
         let mut response = http::Response::new(full(body));
         *response.status_mut() = self.status;
         response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
         response
     }
 }

@@ -9,6 +9,7 @@ mod router;
 mod run;
 mod server;
 mod v1;
+mod v2;
 
 pub use body::{Body, BoxError};
 pub use error::ApiError;

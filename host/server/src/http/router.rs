@@ -26,6 +26,7 @@ where
         }
         ["admin", rest @ ..] => admin::handle(&node, request, rest).await,
         ["v1", rest @ ..] => v1::handle(&node, request, rest).await,
+        ["v2", rest @ ..] => super::v2::handle(&node, request, rest, &request_id).await,
         _ => Err(super::no_route(request.method(), path.clone())),
     };
     let mut response = result.unwrap_or_else(|e| e.into_response(&request_id));

@@ -47,33 +47,54 @@ where
     if !endpoint.public {
         authorize(tenant, request.headers())?;
     }
+    let limits = &tenant.limits;
+    let admission = node.quotas().admit(tenant_name, limits).map_err(|refusal| ApiError {
+        retry_after: Some(refusal.retry_after.as_secs().max(1)),
+        ..ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!("tenant {tenant_name} is {}", refusal.reason),
+        )
+    })?;
 
     let (parts, body) = request.into_parts();
-    let body = read_limited(&parts, body, node.config().body_limit).await?;
+    let body_limit = limits.max_request_bytes.map_or(node.config().body_limit, |l| l.min(node.config().body_limit));
+    let body = read_limited(&parts, body, body_limit).await?;
     let guest_request = guest_request(&parts, body, request_id)?;
-    let call =
-        GuestCall { tenant: tenant_name.into(), endpoint: Arc::new(endpoint), request_id: request_id.to_string() };
-    match node.runtime().handle(call, guest_request).await {
-        Ok(response) => Ok(response.map(|body| body.map_err(|e| Box::new(e) as super::BoxError).boxed_unsync())),
-        Err(e) => Err(guest_error(e)),
+    let deadline_ms = endpoint.deadline_ms.or(limits.deadline_ms).unwrap_or(node.config().deadline_ms);
+    let call = GuestCall {
+        tenant: tenant_name.into(),
+        endpoint: Arc::new(endpoint),
+        request_id: request_id.to_string(),
+        deadline: std::time::Duration::from_millis(deadline_ms),
+    };
+    let response = node.runtime().handle(call, guest_request).await.map_err(guest_error)?;
+    let limit = limits.max_response_bytes;
+    let declared =
+        response.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let (Some(limit), Some(declared)) = (limit, declared)
+        && declared > limit
+    {
+        return Err(ApiError::internal(format!(
+            "the endpoint's response ({declared} bytes) is over this tenant's limit of {limit} bytes"
+        )));
     }
+    Ok(response.map(|body| {
+        let body = body.map_err(|e| Box::new(e) as super::BoxError).boxed_unsync();
+        super::body::Metered::new(body, limit, request_id, admission).boxed_unsync()
+    }))
 }
 
 /// A private endpoint needs one of its tenant's API keys as a bearer token.
 fn authorize(tenant: &edge_infer_catalog::Tenant, headers: &HeaderMap) -> Result<(), ApiError> {
-    let key = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "this endpoint needs an API key (Authorization: Bearer <key>)",
-            )
-        })?;
-    let hash = edge_infer_catalog::Digest::of(key.as_bytes());
-    if tenant.key_hashes.iter().any(|h| h == hash.as_str()) {
+    let key = super::auth::bearer(headers).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this endpoint needs an API key (Authorization: Bearer <key>)",
+        )
+    })?;
+    if tenant.key_hashes.contains(&edge_infer_catalog::hash_key(key)) {
         Ok(())
     } else {
         Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this key may not call this endpoint"))
@@ -158,10 +179,10 @@ fn guest_error(e: GuestError) -> ApiError {
             "busy",
             "every guest instance slot of this node is in use: retry shortly",
         ),
-        GuestError::Trap(_) => ApiError::new(
+        GuestError::Trap(kind) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "guest_trap",
-            "the endpoint's component failed (trapped) while handling the request",
+            format!("the endpoint's component failed while handling the request: {kind}"),
         ),
         GuestError::NoResponse => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

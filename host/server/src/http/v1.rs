@@ -291,6 +291,8 @@ struct EndpointRequest {
     config: BTreeMap<String, Value>,
     #[serde(default)]
     public: bool,
+    #[serde(default)]
+    deadline_ms: Option<u64>,
 }
 
 async fn put_endpoint(node: &Node, tenant: &str, name: &str, body: &[u8]) -> Result<Response<Body>, ApiError> {
@@ -306,8 +308,13 @@ async fn put_endpoint(node: &Node, tenant: &str, name: &str, body: &[u8]) -> Res
             _ => Err(ApiError::bad_request("bad_config", format!("config {k} must be a string, number or bool"))),
         })
         .collect::<Result<BTreeMap<_, _>, _>>()?;
-    let endpoint =
-        EndpointVersion { component: request.component, models: request.models, config, public: request.public };
+    let endpoint = EndpointVersion {
+        component: request.component,
+        models: request.models,
+        config,
+        public: request.public,
+        deadline_ms: request.deadline_ms,
+    };
     let answer = endpoint_json(0, &endpoint);
     let put = node.update(|c| tenant_mut(c, tenant)?.put_endpoint(name, endpoint).map_err(ApiError::from_edit)).await?;
     let mut body = answer;
