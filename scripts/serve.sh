@@ -9,6 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
+bash scripts/install-deps.sh
 # Models and sample pages (the same preparation the tests use).
 bash scripts/prepare-test-data.sh
 (cd guest && cargo build --release --locked)

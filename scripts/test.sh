@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf '\n== %s\n' "$*"; }
 
+say "system packages"
+bash scripts/install-deps.sh
+
 if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-wasip2; then
     say "adding the wasm32-wasip2 target"
     rustup target add wasm32-wasip2

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GUESTS: [&str; 5] = ["classify", "tensor", "probe", "trap", "hostile"];
+const GUESTS: &[&str] = &["classify", "tensor", "probe", "trap", "hostile", "vad"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -1,8 +1,11 @@
 //! End-to-end tests of the edge-infer node: real guests built from `guest/`, real models, real sockets on
 //! 127.0.0.1. One binary for all topics keeps link time low.
 
+mod example_vad;
 mod http;
 mod limits;
+mod oip;
+mod operations;
 mod orientation;
 mod sandbox;
 mod scheduler;

@@ -107,7 +107,8 @@ impl Fixture {
         self.rt.block_on(self.native.compute("bench", self.model.clone(), vec![("x".into(), input)])).expect("compute")
     }
 
-    /// The guest request for the tensor endpoint: the input as raw f32 bytes.
+    /// The guest request for the tensor endpoint: the input as raw f32 bytes, with the `content-length` the
+    /// HTTP front passes on (the guest SDK sizes its body buffer by it).
     fn tensor_request(&self) -> hyper::Request<Full<Bytes>> {
         hyper::Request::builder()
             .method("POST")
@@ -116,13 +117,19 @@ impl Fixture {
             .header("x-tensor-name", "x")
             .header("x-tensor-type", "f32")
             .header("x-tensor-shape", "1,3,224,224")
+            .header("content-length", self.input.len())
             .body(Full::new(self.input.clone()))
             .unwrap()
     }
 
     /// A request to the probe guest's `/echo`, with `body`.
     fn echo_request(body: Bytes) -> hyper::Request<Full<Bytes>> {
-        hyper::Request::builder().method("POST").uri("http://localhost/echo").body(Full::new(body)).unwrap()
+        hyper::Request::builder()
+            .method("POST")
+            .uri("http://localhost/echo")
+            .header("content-length", body.len())
+            .body(Full::new(body))
+            .unwrap()
     }
 
     /// One request through a guest, without HTTP: its status, headers and whole body.

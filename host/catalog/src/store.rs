@@ -67,6 +67,8 @@ pub trait BlobStore: Send + Sync + 'static {
     fn put(&self, bytes: &[u8]) -> Result<Digest, StoreError>;
     /// The bytes of `digest`, checked against it.
     fn get(&self, digest: &Digest) -> Result<Vec<u8>, StoreError>;
+    /// Checks that the store is reachable and writable (for readiness).
+    fn check(&self) -> Result<(), StoreError>;
 }
 
 /// Blobs as files under a local directory: `<dir>/blobs/sha256/<first two hex>/<digest>`.
@@ -111,6 +113,13 @@ impl BlobStore for LocalStore {
         tmp.persist(&path).map_err(|e| e.error)?;
         std::fs::File::open(dir)?.sync_all()?;
         Ok(digest)
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        let mut probe = tempfile::NamedTempFile::new_in(&self.root)?;
+        probe.write_all(b"ready?")?;
+        probe.as_file().sync_all()?;
+        Ok(())
     }
 
     fn get(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {

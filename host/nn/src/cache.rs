@@ -1,9 +1,11 @@
 //! Loaded models, one per (digest, backend, config) on the node: every tenant that uploaded the same bytes
 //! shares one loaded, optimised model, and concurrent first requests load it once.
 
-use crate::{Backends, LoadedModel, ModelConfig, NnError};
+use crate::{Backends, LoadedModel, ModelConfig, ModelInfo, NnError, Tensor};
+use edge_infer_metrics::{Metrics, OutcomeLabels};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::OnceCell;
 
 /// What identifies a loaded model: the sha256 of its bytes and how it is loaded.
@@ -22,12 +24,47 @@ type Slot = Arc<OnceCell<Arc<dyn LoadedModel>>>;
 pub struct ModelCache {
     backends: Backends,
     slots: Mutex<HashMap<ModelKey, Slot>>,
+    metrics: Arc<Metrics>,
+}
+
+/// A loaded model that knows the digest it was loaded from.
+struct Identified {
+    inner: Arc<dyn LoadedModel>,
+    id: String,
+}
+
+impl LoadedModel for Identified {
+    fn info(&self) -> &ModelInfo {
+        self.inner.info()
+    }
+
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, NnError> {
+        self.inner.run(inputs)
+    }
 }
 
 impl ModelCache {
-    /// An empty cache that loads with `backends`.
+    /// An empty cache that loads with `backends`, with metrics of its own.
     pub fn new(backends: Backends) -> Self {
-        Self { backends, slots: Mutex::default() }
+        Self::with_metrics(backends, Arc::default())
+    }
+
+    /// An empty cache that loads with `backends` and counts into the node's `metrics`.
+    pub fn with_metrics(backends: Backends, metrics: Arc<Metrics>) -> Self {
+        Self { backends, slots: Mutex::default(), metrics }
+    }
+
+    /// The metrics of the node this cache belongs to.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The backends models are loaded with.
@@ -51,11 +88,24 @@ impl ModelCache {
         let model = slot
             .get_or_try_init(|| async {
                 let backend = self.backends.select(&key.config)?.clone();
-                let config = key.config.clone();
-                let load = move || backend.load(&bytes()?, &config);
-                tokio::task::spawn_blocking(load)
+                let (config, id) = (key.config.clone(), key.digest.chars().take(12).collect::<String>());
+                let started = Instant::now();
+                let load = move || -> Result<(Arc<dyn LoadedModel>, usize), NnError> {
+                    let bytes = bytes()?;
+                    let inner = backend.load(&bytes, &config)?;
+                    Ok((Arc::new(Identified { inner, id }), bytes.len()))
+                };
+                let loaded = tokio::task::spawn_blocking(load)
                     .await
-                    .map_err(|e| NnError::runtime(format!("model load task failed: {e}")))?
+                    .map_err(|e| NnError::runtime(format!("model load task failed: {e}")))?;
+                let outcome = if loaded.is_ok() { "ok" } else { "error" };
+                let op = self.backends.select(&key.config).map(|b| b.name()).unwrap_or("-").to_string();
+                self.metrics.model_loads.get_or_create(&OutcomeLabels { op, outcome: outcome.into() }).inc();
+                let (model, size) = loaded?;
+                self.metrics.model_load_seconds.observe(started.elapsed().as_secs_f64());
+                self.metrics.models_loaded.inc();
+                self.metrics.model_bytes.inc_by(size as i64);
+                Ok::<_, NnError>(model)
             })
             .await?;
         Ok(model.clone())

@@ -1,7 +1,8 @@
 //! The one entry point for running a model: check the inputs, queue the work fairly on the inference pool,
 //! name the outputs. The wasi:nn host and the Open Inference Protocol handlers both call this.
 
-use crate::{LoadedModel, ModelCache, NnError, Scheduler, Tensor, validate_inputs};
+use crate::{JobTiming, LoadedModel, ModelCache, NnError, Scheduler, Tensor, validate_inputs};
+use edge_infer_metrics::{InferenceLabels, Metrics, TenantLabels};
 use std::sync::Arc;
 
 /// The node's inference service: the loaded models and the pool that runs them.
@@ -26,6 +27,11 @@ impl Inference {
         &self.scheduler
     }
 
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.models.metrics()
+    }
+
     /// Runs `model` on named `inputs` for `tenant`: inputs are checked here (a mistake never reaches the
     /// pool), the run waits its fair turn, and the outputs come back named as the model names them.
     pub async fn compute(
@@ -34,9 +40,31 @@ impl Inference {
         model: Arc<dyn LoadedModel>,
         inputs: Vec<(String, Tensor)>,
     ) -> Result<Vec<(String, Tensor)>, NnError> {
+        self.compute_timed(tenant, model, inputs).await.map(|(outputs, _)| outputs)
+    }
+
+    /// Like [`Inference::compute`], also saying where the time went (for `Server-Timing`).
+    pub async fn compute_timed(
+        &self,
+        tenant: &str,
+        model: Arc<dyn LoadedModel>,
+        inputs: Vec<(String, Tensor)>,
+    ) -> Result<(Vec<(String, Tensor)>, JobTiming), NnError> {
         let ordered = validate_inputs(model.info(), inputs)?;
         let run_model = model.clone();
-        let outputs = self.scheduler.run(tenant, move || run_model.run(ordered)).await??;
+        let metrics = self.metrics();
+        metrics.queued_jobs.inc();
+        let result = self.scheduler.run_timed(tenant, move || run_model.run(ordered)).await;
+        metrics.queued_jobs.dec();
+        let (outputs, timing) = result?;
+        metrics
+            .queue_wait_seconds
+            .get_or_create(&TenantLabels { tenant: tenant.into() })
+            .observe(timing.queue_wait.as_secs_f64());
+        let labels =
+            InferenceLabels { tenant: tenant.into(), model: model.id().into(), backend: model.backend().into() };
+        metrics.inference_seconds.get_or_create(&labels).observe(timing.run.as_secs_f64());
+        let outputs = outputs?;
         let specs = &model.info().outputs;
         if outputs.len() != specs.len() {
             return Err(NnError::runtime(format!(
@@ -45,6 +73,6 @@ impl Inference {
                 outputs.len()
             )));
         }
-        Ok(specs.iter().map(|s| s.name.clone()).zip(outputs).collect())
+        Ok((specs.iter().map(|s| s.name.clone()).zip(outputs).collect(), timing))
     }
 }

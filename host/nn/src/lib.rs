@@ -1,5 +1,6 @@
 //! The inference layer of edge-infer, free of any wasm concern: tensors and their element types, what a model
-//! declares ([`ModelInfo`]), the [`Backend`] trait with the always-built tract backend, the per-digest
+//! declares ([`ModelInfo`]), the [`Backend`] trait with the always-built tract backend (and ONNX Runtime and
+//! OpenVINO behind the `onnxruntime` and `openvino` features), the per-digest
 //! [`ModelCache`], and the fair [`Scheduler`] that runs every inference on a bounded thread pool.
 //!
 //! The wasm runtime (wasi:nn host) and the Open Inference Protocol handlers are thin adapters over this crate:
@@ -11,16 +12,23 @@ mod cache;
 mod error;
 mod inference;
 mod model;
+#[cfg(feature = "onnxruntime")]
+pub mod onnxruntime;
+mod onnx_info;
+#[cfg(feature = "openvino")]
+pub mod openvino;
 mod scheduler;
 mod tensor;
+#[cfg(test)]
+mod testing;
 pub mod tract;
 mod validate;
 
-pub use backend::{Backend, Backends, LoadedModel, ModelConfig};
+pub use backend::{AUTO, AUTO_ORDER, Backend, Backends, LoadedModel, ModelConfig, Precision, Target, compiled_in};
 pub use cache::{ModelCache, ModelKey};
 pub use error::{ErrorKind, NnError};
 pub use inference::Inference;
 pub use model::{Dim, ModelInfo, TensorSpec};
-pub use scheduler::{Job, Scheduler, SchedulerStats};
+pub use scheduler::{Job, JobTiming, Scheduler, SchedulerStats};
 pub use tensor::{ElementType, Tensor};
 pub use validate::validate_inputs;

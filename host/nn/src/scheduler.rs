@@ -31,6 +31,15 @@ impl Job {
     }
 }
 
+/// Where a job's time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobTiming {
+    /// Waiting for a pool thread.
+    pub queue_wait: std::time::Duration,
+    /// Running.
+    pub run: std::time::Duration,
+}
+
 /// A snapshot of the pool, for metrics and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SchedulerStats {
@@ -110,10 +119,23 @@ impl Scheduler {
         tenant: &str,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, crate::NnError> {
+        self.run_timed(tenant, f).await.map(|(result, _)| result)
+    }
+
+    /// Like [`Scheduler::run`], also saying how long the job waited for a thread and how long it ran.
+    pub async fn run_timed<R: Send + 'static>(
+        &self,
+        tenant: &str,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<(R, JobTiming), crate::NnError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let queued = Instant::now();
         self.submit(Job::new(tenant, move || {
+            let started = Instant::now();
+            let result = f();
+            let timing = JobTiming { queue_wait: started - queued, run: started.elapsed() };
             // The receiver may be gone (the request timed out): the work is done and charged all the same.
-            let _ = tx.send(f());
+            let _ = tx.send((result, timing));
         }));
         rx.await.map_err(|_| crate::NnError::runtime("the inference pool stopped before running the job"))
     }

@@ -8,9 +8,9 @@
 //!
 //! All tract types stay inside this file.
 
-use crate::{Backend, Dim, ElementType, LoadedModel, ModelConfig, ModelInfo, NnError, Tensor, TensorSpec};
+use crate::{Backend, Dim, ElementType, LoadedModel, ModelConfig, ModelInfo, NnError, Tensor};
 use lru::LruCache;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use tract_onnx::pb;
@@ -66,8 +66,9 @@ fn invalid_model(e: impl std::fmt::Display) -> NnError {
 impl TractModel {
     fn load(bytes: &[u8], config: &ModelConfig) -> Result<Self, NnError> {
         let onnx = tract_onnx::onnx().with_ignore_output_shapes(true);
+        config.require_cpu_f32("tract")?;
         let proto = onnx.proto_model_for_read(&mut &bytes[..]).map_err(invalid_model)?;
-        let info = declared_info(&proto, config)?;
+        let info = crate::onnx_info::declared_info(&proto, config)?;
         for spec in info.inputs.iter().chain(&info.outputs) {
             datum_type(spec.ty).map_err(|e| NnError::unsupported(format!("\"{}\": {}", spec.name, e.message)))?;
         }
@@ -209,63 +210,6 @@ fn optimise(model: TypedModel) -> Result<Plan, NnError> {
         .into_optimized()
         .and_then(|m| m.into_runnable())
         .map_err(|e| NnError::runtime(format!("tract cannot optimise the model: {e:#}")))
-}
-
-/// The model's interface as its file declares it, with pinned shapes applied.
-fn declared_info(proto: &pb::ModelProto, config: &ModelConfig) -> Result<ModelInfo, NnError> {
-    let graph = proto.graph.as_ref().ok_or_else(|| invalid_model("the file has no graph"))?;
-    let initializers: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    let spec = |v: &pb::ValueInfoProto| -> Result<TensorSpec, NnError> {
-        let Some(pb::type_proto::Value::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
-            return Err(NnError::unsupported(format!("\"{}\" is not a tensor", v.name)));
-        };
-        let ty = ElementType::from_onnx(t.elem_type).ok_or_else(|| {
-            NnError::unsupported(format!(
-                "\"{}\" has ONNX element type {}, which is not supported",
-                v.name, t.elem_type
-            ))
-        })?;
-        let dims = t
-            .shape
-            .iter()
-            .flat_map(|s| &s.dim)
-            .map(|d| match &d.value {
-                Some(pb::tensor_shape_proto::dimension::Value::DimValue(n)) if *n >= 0 => Dim::Fixed(*n as u64),
-                // Exporters write "?" or "-1" for "any size": that names no shared dimension.
-                Some(pb::tensor_shape_proto::dimension::Value::DimParam(p))
-                    if !p.is_empty() && p != "?" && p.parse::<i64>().is_err() =>
-                {
-                    Dim::Free(Some(p.clone()))
-                }
-                _ => Dim::Free(None),
-            })
-            .collect();
-        Ok(TensorSpec { name: v.name.clone(), ty, dims })
-    };
-    let mut inputs = graph
-        .input
-        .iter()
-        .filter(|i| !initializers.contains(i.name.as_str()))
-        .map(spec)
-        .collect::<Result<Vec<_>, _>>()?;
-    let outputs = graph.output.iter().map(spec).collect::<Result<Vec<_>, _>>()?;
-    for (name, shape) in &config.inputs {
-        let input = inputs.iter_mut().find(|i| &i.name == name).ok_or_else(|| {
-            NnError::invalid(format!("the config pins input \"{name}\", which the model does not have"))
-        })?;
-        if shape.len() != input.dims.len()
-            || input.dims.iter().zip(shape).any(|(d, s)| d.fixed().is_some_and(|f| f != *s))
-        {
-            return Err(NnError::invalid(format!(
-                "the config pins input \"{name}\" to {shape:?}, which does not fit its declared shape {}",
-                input.shape_display()
-            )));
-        }
-        input.dims = shape.iter().map(|s| Dim::Fixed(*s)).collect();
-    }
-    let metadata: BTreeMap<String, String> =
-        proto.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
-    Ok(ModelInfo { inputs, outputs, metadata })
 }
 
 fn datum_type(ty: ElementType) -> Result<DatumType, NnError> {

@@ -59,6 +59,7 @@ impl ComponentCache {
         let slot = self.slots.lock().expect("component cache lock").entry(digest.clone()).or_default().clone();
         if slot.set(pre).is_ok() {
             self.compiled.fetch_add(1, Ordering::Relaxed);
+            runtime.models.inference().metrics().components_compiled.inc();
         }
         Ok(())
     }
@@ -87,6 +88,9 @@ impl ComponentCache {
                 .await??;
                 let counter = if compiled { &self.compiled } else { &self.cached };
                 counter.fetch_add(1, Ordering::Relaxed);
+                let metrics = runtime.models.inference().metrics();
+                let metric = if compiled { &metrics.components_compiled } else { &metrics.components_from_cache };
+                metric.inc();
                 let pre = runtime.linker.instantiate_pre(&component).map_err(anyhow::Error::from)?;
                 ProxyPre::new(pre)
                     .map_err(anyhow::Error::from)

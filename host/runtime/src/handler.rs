@@ -3,13 +3,16 @@
 //! deadline, which also covers time spent waiting for models.
 
 use crate::Runtime;
-use crate::nn_host::NnCtx;
+use crate::nn_host::{CallTiming, NnCtx};
 use crate::state::GuestState;
 use bytes::Bytes;
 use edge_infer_catalog::ResolvedEndpoint;
+use edge_infer_metrics::{KindLabels, TenantLabels};
 use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
+use std::time::Instant;
 use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
@@ -106,11 +109,14 @@ impl Runtime {
             .get(self, &call.endpoint.component)
             .await
             .map_err(|e| GuestError::Unavailable(format!("{e:#}")))?;
+        let started = Instant::now();
+        let timing = Arc::new(Mutex::new(CallTiming::default()));
         let nn = NnCtx {
             tenant: call.tenant.clone(),
             endpoint: call.endpoint.clone(),
             source: self.models.clone(),
             allow_raw_load: self.config.allow_raw_load,
+            timing: timing.clone(),
         };
         let config = call.endpoint.config.iter().map(|(k, v)| (k.clone(), v.clone()));
         let state = GuestState::new(config, nn, self.config.memory_limit, self.config.output_capture);
@@ -125,7 +131,19 @@ impl Runtime {
         let request = request.map(|body| body.map_err(|never| -> ErrorCode { match never {} }));
         let setup = |store: &mut Store<GuestState>| -> wasmtime::Result<_> {
             let req = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
-            let out = store.data_mut().http().new_response_outparam(sender)?;
+            // The response's headers go out when the guest sets it: add where the time went until then.
+            let timing = timing.clone();
+            let out = store.data_mut().http().new_response_outparam_from_callback(move |result| {
+                let result = result.map(|mut response| {
+                    let t = *timing.lock().expect("timing lock");
+                    let header = server_timing(&t, started.elapsed());
+                    if let Ok(value) = http::HeaderValue::from_str(&header) {
+                        response.headers_mut().append("server-timing", value);
+                    }
+                    response
+                });
+                let _ = sender.send(result);
+            })?;
             Ok((req, out))
         };
         let (req, out) = setup(&mut store).map_err(|e| GuestError::Trap(format!("{e:?}")))?;
@@ -136,12 +154,19 @@ impl Runtime {
         let deadline = call.deadline;
         let request_id = call.request_id.clone();
         let tenant = call.tenant.clone();
+        let metrics = self.models.inference().metrics().clone();
         let task = tokio::spawn(async move {
             let run = async {
+                let instantiating = Instant::now();
                 let proxy = pre.instantiate_async(&mut store).await?;
+                let took = instantiating.elapsed();
+                store.data().nn.timing.lock().expect("timing lock").instantiate = took;
+                metrics.instantiate_seconds.observe(took.as_secs_f64());
                 proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
             };
+            metrics.active_instances.inc();
             let result = tokio::time::timeout(deadline, run).await;
+            metrics.active_instances.dec();
             log_output(&tenant, &request_id, &store);
             let _ = report.send(matches!(result, Ok(Ok(()))));
             match result {
@@ -152,10 +177,16 @@ impl Runtime {
                 }
                 Ok(Err(trap)) => {
                     tracing::warn!(request_id, tenant = %tenant, "guest trapped: {trap:?}");
-                    Err(GuestError::Trap(trap_kind(&trap, store.data().limits.hit_memory_limit)))
+                    let (kind, label) = trap_kind(&trap, store.data().limits.hit_memory_limit);
+                    metrics
+                        .guest_traps
+                        .get_or_create(&KindLabels { tenant: tenant.to_string(), kind: label.into() })
+                        .inc();
+                    Err(GuestError::Trap(kind))
                 }
                 Err(_) => {
                     tracing::warn!(request_id, "guest passed its deadline of {deadline:?}");
+                    metrics.deadline_kills.get_or_create(&TenantLabels { tenant: tenant.to_string() }).inc();
                     Err(GuestError::Deadline(deadline))
                 }
             }
@@ -199,21 +230,35 @@ fn log_output(tenant: &str, request_id: &str, store: &Store<GuestState>) {
     }
 }
 
-/// What kind of trap this was, in words a caller understands.
-fn trap_kind(error: &wasmtime::Error, hit_memory_limit: bool) -> String {
+/// What kind of trap this was: in words a caller understands, and as a metric label.
+fn trap_kind(error: &wasmtime::Error, hit_memory_limit: bool) -> (String, &'static str) {
     use wasmtime::Trap;
+    let oom = ("out of memory (it reached its memory limit)".to_string(), "out_of_memory");
     match error.downcast_ref::<Trap>() {
-        Some(Trap::StackOverflow) => "stack overflow".into(),
-        Some(Trap::OutOfFuel) => "out of fuel (its CPU budget)".into(),
-        Some(Trap::UnreachableCodeReached) if hit_memory_limit => "out of memory (it reached its memory limit)".into(),
-        Some(Trap::UnreachableCodeReached) => "unreachable code reached (a panic or an abort)".into(),
+        Some(Trap::StackOverflow) => ("stack overflow".into(), "stack_overflow"),
+        Some(Trap::OutOfFuel) => ("out of fuel (its CPU budget)".into(), "out_of_fuel"),
+        Some(Trap::UnreachableCodeReached) if hit_memory_limit => oom,
+        Some(Trap::UnreachableCodeReached) => ("unreachable code reached (a panic or an abort)".into(), "unreachable"),
         // Rust guests keep their stack in linear memory: running off its end reads below address 0.
         Some(Trap::MemoryOutOfBounds) => {
-            "out-of-bounds memory access (in a Rust guest usually a stack overflow)".into()
+            ("out-of-bounds memory access (in a Rust guest usually a stack overflow)".into(), "memory_out_of_bounds")
         }
-        Some(Trap::IntegerDivisionByZero) => "integer division by zero".into(),
-        Some(other) => format!("{other}"),
-        None if hit_memory_limit => "out of memory (it reached its memory limit)".into(),
-        None => "a host call failed".into(),
+        Some(Trap::IntegerDivisionByZero) => ("integer division by zero".into(), "division_by_zero"),
+        Some(other) => (format!("{other}"), "other"),
+        None if hit_memory_limit => oom,
+        None => ("a host call failed".into(), "host_error"),
     }
+}
+
+/// The `Server-Timing` value for a guest call that answered after `total`.
+fn server_timing(t: &CallTiming, total: Duration) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "instantiate;dur={:.3}, queue;dur={:.3}, inference;dur={:.3};desc=\"{} compute\", guest;dur={:.3}",
+        ms(t.instantiate),
+        ms(t.queue),
+        ms(t.inference),
+        t.computes,
+        ms(total)
+    )
 }

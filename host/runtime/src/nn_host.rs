@@ -45,6 +45,17 @@ pub(crate) struct NnCtx {
     pub(crate) endpoint: Arc<ResolvedEndpoint>,
     pub(crate) source: ModelSource,
     pub(crate) allow_raw_load: bool,
+    /// Where this call's time went, shared with the handler for `Server-Timing`.
+    pub(crate) timing: Arc<std::sync::Mutex<CallTiming>>,
+}
+
+/// Time a guest call spent in the host, for `Server-Timing`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CallTiming {
+    pub(crate) instantiate: std::time::Duration,
+    pub(crate) queue: std::time::Duration,
+    pub(crate) inference: std::time::Duration,
+    pub(crate) computes: u32,
 }
 
 impl NnCtx {
@@ -236,9 +247,15 @@ impl inference::HostGraphExecutionContext for GuestState {
             return self.nn_result(Err(e));
         }
         let tenant = self.nn.tenant.clone();
-        let outputs = self.nn.source.inference().compute(&tenant, model, tensors).await;
+        let outputs = self.nn.source.inference().compute_timed(&tenant, model, tensors).await;
         let outputs = match outputs {
-            Ok(outputs) => outputs,
+            Ok((outputs, timing)) => {
+                let mut call = self.nn.timing.lock().expect("timing lock");
+                call.queue += timing.queue_wait;
+                call.inference += timing.run;
+                call.computes += 1;
+                outputs
+            }
             Err(e) => return self.nn_result(Err(e)),
         };
         if let Some((name, t)) = outputs.iter().find(|(_, t)| to_wit_type(t.ty()).is_none()) {

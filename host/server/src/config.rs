@@ -18,9 +18,22 @@ pub const ENV_CATALOG: &str = "EDGE_INFER_CATALOG";
 pub const ENV_ADMIN_TOKEN: &str = "EDGE_INFER_ADMIN_TOKEN";
 /// Log filter (`info`, `edge_infer=debug,…`).
 pub const ENV_LOG: &str = "EDGE_INFER_LOG";
+/// Log format: `text` or `json`.
+pub const ENV_LOG_FORMAT: &str = "EDGE_INFER_LOG_FORMAT";
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per event, with the request's span fields.
+    Json,
+}
 
 /// Everything a node is told at start.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on.
@@ -49,6 +62,8 @@ pub struct Config {
     pub allow_raw_load: bool,
     /// How long a graceful shutdown waits for in-flight requests, in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// Log format.
+    pub log_format: LogFormat,
 }
 
 impl Default for Config {
@@ -67,6 +82,7 @@ impl Default for Config {
             max_instances: 256,
             allow_raw_load: false,
             shutdown_grace_ms: 30_000,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -77,6 +93,15 @@ impl Config {
         let text =
             std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+    }
+
+    /// The settings as TOML, the admin token masked.
+    pub fn to_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.admin_token.is_some() {
+            shown.admin_token = Some("********".into());
+        }
+        toml::to_string(&shown).expect("the config serialises")
     }
 
     /// The guest deadline.

@@ -4,7 +4,9 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use edge_infer::config::{ENV_ADMIN_TOKEN, ENV_CATALOG, ENV_CONFIG, ENV_DATA_DIR, ENV_LISTEN, ENV_LOG};
+use edge_infer::config::{
+    ENV_ADMIN_TOKEN, ENV_CATALOG, ENV_CONFIG, ENV_DATA_DIR, ENV_LISTEN, ENV_LOG, ENV_LOG_FORMAT, LogFormat,
+};
 use edge_infer::{Config, Node, NodeOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,55 +26,92 @@ enum Command {
     #[command(after_help = "Environment: EDGE_INFER_LISTEN, EDGE_INFER_DATA_DIR, EDGE_INFER_CONFIG, \
         EDGE_INFER_CATALOG, EDGE_INFER_ADMIN_TOKEN stand in for the flags; EDGE_INFER_LOG sets the log filter \
         (default info). Flags win over the environment, which wins over the config file.")]
-    Serve {
-        /// Address to listen on [default: 127.0.0.1:8080].
-        #[arg(long, env = ENV_LISTEN)]
-        listen: Option<SocketAddr>,
-        /// Directory for blobs, the catalog and the compile cache [default: ./data].
-        #[arg(long, env = ENV_DATA_DIR)]
-        data_dir: Option<PathBuf>,
-        /// TOML config file (see README for the keys).
-        #[arg(long, env = ENV_CONFIG)]
-        config: Option<PathBuf>,
-        /// Seed catalog (TOML) of tenants, models, components and endpoints to import at start.
-        #[arg(long, env = ENV_CATALOG)]
-        catalog: Option<PathBuf>,
-        /// Operator token for /admin.
-        #[arg(long, env = ENV_ADMIN_TOKEN, hide_env_values = true)]
-        admin_token: Option<String>,
+    Serve(ServeArgs),
+    /// Checks a configuration: reads the file, applies the environment and flags as `serve` would, validates
+    /// the seed catalog, and prints the settings in effect (secrets masked).
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
     },
     #[command(flatten)]
     Client(cli::ClientCommand),
 }
 
+/// What `config` can do.
+#[derive(clap::Subcommand)]
+enum ConfigAction {
+    /// Validates the configuration and prints it.
+    Check(ServeArgs),
+}
+
+/// The node's settings from the command line; each flag also has an environment variable.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = ENV_LISTEN)]
+    listen: Option<SocketAddr>,
+    /// Directory for blobs, the catalog and the compile cache [default: ./data].
+    #[arg(long, env = ENV_DATA_DIR)]
+    data_dir: Option<PathBuf>,
+    /// TOML config file with any of the settings (see examples/node.toml).
+    #[arg(long, env = ENV_CONFIG)]
+    config: Option<PathBuf>,
+    /// Seed catalog (TOML) of tenants, models, components and endpoints to import at start.
+    #[arg(long, env = ENV_CATALOG)]
+    catalog: Option<PathBuf>,
+    /// Operator token for /admin and /metrics.
+    #[arg(long, env = ENV_ADMIN_TOKEN, hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = ENV_LOG_FORMAT)]
+    log_format: Option<LogFormat>,
+}
+
+impl ServeArgs {
+    /// The config file (if any), with the environment and flags over it.
+    fn settings(self) -> anyhow::Result<Config> {
+        let mut settings = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        settings.listen = self.listen.unwrap_or(settings.listen);
+        settings.data_dir = self.data_dir.unwrap_or(settings.data_dir);
+        settings.catalog = self.catalog.or(settings.catalog);
+        settings.admin_token = self.admin_token.or(settings.admin_token);
+        settings.log_format = self.log_format.unwrap_or(settings.log_format);
+        Ok(settings)
+    }
+}
+
 fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
-        Command::Serve { listen, data_dir, config, catalog, admin_token } => {
-            serve(listen, data_dir, config, catalog, admin_token)?;
+        Command::Serve(args) => {
+            serve(args.settings()?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config { action: ConfigAction::Check(args) } => {
+            let settings = args.settings()?;
+            if let Some(seed) = &settings.catalog {
+                // Parse only: a store in a temporary directory takes the seed's files.
+                let scratch = tempfile::tempdir()?;
+                let store = edge_infer_catalog::LocalStore::open(scratch.path())?;
+                edge_infer_catalog::load_seed(seed, &store)?;
+            }
+            print!("{}", settings.to_toml());
+            eprintln!("configuration ok");
             Ok(ExitCode::SUCCESS)
         }
         Command::Client(command) => Ok(cli::run(command)),
     }
 }
 
-/// `edge-infer serve`: flags over the environment over the config file, then the node until a signal.
-fn serve(
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    config: Option<PathBuf>,
-    catalog: Option<PathBuf>,
-    admin_token: Option<String>,
-) -> anyhow::Result<()> {
+/// `edge-infer serve`: the node until a signal.
+fn serve(settings: Config) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env(ENV_LOG).unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    let mut settings = match &config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
-    };
-    settings.listen = listen.unwrap_or(settings.listen);
-    settings.data_dir = data_dir.unwrap_or(settings.data_dir);
-    settings.catalog = catalog.or(settings.catalog);
-    settings.admin_token = admin_token.or(settings.admin_token);
+    match settings.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt().json().with_current_span(true).with_env_filter(filter).init(),
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

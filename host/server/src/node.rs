@@ -51,7 +51,9 @@ impl Node {
                 catalog = merged;
             }
         }
-        let inference = Arc::new(Inference::new(ModelCache::new(options.backends), config.threads()));
+        let metrics = Arc::new(edge_infer_metrics::Metrics::new());
+        let models = ModelCache::with_metrics(options.backends, metrics);
+        let inference = Arc::new(Inference::new(models, config.threads()));
         let runtime_config = RuntimeConfig {
             memory_limit: config.guest_memory_mib << 20,
             max_instances: config.max_instances,
@@ -120,12 +122,37 @@ impl Node {
         next.revision += 1;
         let store = self.catalog_store.clone();
         let saved = next.clone();
-        tokio::task::spawn_blocking(move || store.save(&saved))
+        let saved = tokio::task::spawn_blocking(move || store.save(&saved))
             .await
-            .map_err(|e| ApiError::internal(format!("catalog save task failed: {e}")))?
-            .map_err(|e| ApiError::internal(format!("the catalog could not be saved: {e}")))?;
+            .map_err(|e| ApiError::internal(format!("catalog save task failed: {e}")))?;
+        self.count_store_operation("catalog_save", saved.is_ok());
+        saved.map_err(|e| ApiError::internal(format!("the catalog could not be saved: {e}")))?;
         *self.catalog.write().expect("catalog lock") = Arc::new(next);
         Ok(result)
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Arc<edge_infer_metrics::Metrics> {
+        self.runtime.models().inference().metrics()
+    }
+
+    /// Counts one store operation.
+    pub fn count_store_operation(&self, op: &str, ok: bool) {
+        let labels =
+            edge_infer_metrics::OutcomeLabels { op: op.into(), outcome: if ok { "ok" } else { "error" }.into() };
+        self.metrics().store_operations.get_or_create(&labels).inc();
+    }
+
+    /// Whether the node can serve: everything the catalog names is ready, and the store is reachable and
+    /// writable. The reason when not.
+    pub async fn readiness(&self) -> Result<(), String> {
+        if !self.is_ready() {
+            return Err("still preparing the catalog's components and models".into());
+        }
+        let store = self.store.clone();
+        let probe = tokio::task::spawn_blocking(move || store.check()).await.map_err(|e| e.to_string())?;
+        self.count_store_operation("check", probe.is_ok());
+        probe.map_err(|e| format!("the store is not writable: {e}"))
     }
 
     /// The config the node started with.

@@ -226,10 +226,11 @@ async fn get_model(node: &Node, tenant: &str, name: &str) -> Result<Response<Bod
 /// Stores `bytes` in the blob store, off the async workers.
 async fn store(node: &Node, bytes: Bytes) -> Result<Digest, ApiError> {
     let store: Arc<dyn BlobStore> = node.store().clone();
-    tokio::task::spawn_blocking(move || store.put(&bytes))
+    let stored = tokio::task::spawn_blocking(move || store.put(&bytes))
         .await
-        .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
-        .map_err(|e| ApiError::internal(format!("the upload could not be stored: {e}")))
+        .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?;
+    node.count_store_operation("blob_put", stored.is_ok());
+    stored.map_err(|e| ApiError::internal(format!("the upload could not be stored: {e}")))
 }
 
 async fn put_model(

@@ -14,11 +14,12 @@ use super::body::{Body, full, read_limited};
 use super::{ApiError, auth};
 use crate::Node;
 use bytes::Bytes;
-use edge_infer_catalog::{ModelVersion, ResolvedModel};
+use edge_infer_catalog::{Limits, ModelVersion, ResolvedModel};
 use edge_infer_nn::LoadedModel;
 use edge_infer_oip::{self as oip, OipError};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Bodies larger than this are decoded and encoded off the async workers.
 const BLOCKING_ABOVE: usize = 64 << 10;
@@ -82,7 +83,9 @@ where
         ["models", model, "versions", v, "infer"] => (*model, Some(*v), Action::Infer),
         _ => return Err(OipError::not_found(format!("no route for {method} {full_path}"))),
     };
-    if let Some(refusal) = wrong_method(&method, if action == Action::Infer { &Method::POST } else { &Method::GET }, &full_path) {
+    if let Some(refusal) =
+        wrong_method(&method, if action == Action::Infer { &Method::POST } else { &Method::GET }, &full_path)
+    {
         return Ok(refusal);
     }
     let catalog = node.catalog();
@@ -112,6 +115,8 @@ struct Target {
     /// How many versions the model has (numbered from 1).
     count: u32,
     resolved: ResolvedModel,
+    /// The tenant's quotas and limits, as for its endpoints.
+    limits: Limits,
 }
 
 impl Target {
@@ -121,11 +126,9 @@ impl Target {
         name: &str,
         version: Option<&str>,
     ) -> Result<Self, OipError> {
-        let versions = catalog
-            .tenants
-            .get(tenant)
-            .and_then(|t| t.models.get(name))
-            .ok_or_else(|| OipError::not_found(format!("unknown model \"{name}\"")))?;
+        let unknown = || OipError::not_found(format!("unknown model \"{name}\""));
+        let tenant = catalog.tenants.get(tenant).ok_or_else(unknown)?;
+        let versions = tenant.models.get(name).ok_or_else(unknown)?;
         let count = u32::try_from(versions.versions.len()).unwrap_or(u32::MAX);
         let number = match version {
             None => versions.current,
@@ -142,6 +145,7 @@ impl Target {
             version: number,
             count,
             resolved: ResolvedModel { digest: digest.clone(), config: config.clone() },
+            limits: tenant.limits.clone(),
         })
     }
 
@@ -155,12 +159,23 @@ impl Target {
     }
 }
 
-/// `POST …/infer`: decode, check against the model, compute on the shared inference path, encode.
+/// `POST …/infer`: admit under the tenant's quotas, decode, check against the model, compute on the shared
+/// inference path under the tenant's deadline, encode.
 async fn infer<B>(node: &Node, tenant: &str, target: &Target, request: Request<B>) -> Result<Response<Body>, OipError>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<super::BoxError>,
 {
+    // The same admission as the tenant's endpoints: /v2 is no way around a concurrency or rate limit.
+    let _admission = match node.quotas().admit(tenant, &target.limits) {
+        Ok(admission) => admission,
+        Err(refusal) => {
+            let e = OipError::new(StatusCode::TOO_MANY_REQUESTS, format!("tenant {tenant} is {}", refusal.reason));
+            let mut response = error_response(e, "");
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(refusal.retry_after.as_secs().max(1)));
+            return Ok(response);
+        }
+    };
     let (parts, body) = request.into_parts();
     if let Some(encoding) = parts.headers.get(header::CONTENT_ENCODING)
         && !encoding.as_bytes().eq_ignore_ascii_case(b"identity")
@@ -182,13 +197,23 @@ where
                 .to_string(),
         ),
     };
-    let body = read_limited(&parts, body, node.config().body_limit).await.map_err(from_api)?;
-    let decoded =
-        off_worker(body.len(), move || oip::decode_request(&body, header.as_deref())).await??;
+    let body_limit =
+        target.limits.max_request_bytes.map_or(node.config().body_limit, |l| l.min(node.config().body_limit));
+    let body = read_limited(&parts, body, body_limit).await.map_err(from_api)?;
+    let decoded = off_worker(body.len(), move || oip::decode_request(&body, header.as_deref())).await??;
     let model = target.load(node).await?;
     let choices = decoded.check(model.info())?;
     let inference = node.runtime().models().inference();
-    let outputs = inference.compute(tenant, model, decoded.inputs).await.map_err(OipError::from_nn)?;
+    let deadline = Duration::from_millis(target.limits.deadline_ms.unwrap_or(node.config().deadline_ms));
+    let outputs = tokio::time::timeout(deadline, inference.compute(tenant, model, decoded.inputs))
+        .await
+        .map_err(|_| {
+            OipError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("the inference did not finish within the deadline of {} ms", deadline.as_millis()),
+            )
+        })?
+        .map_err(OipError::from_nn)?;
     let size = outputs.iter().map(|(_, t)| t.bytes().map_or(t.len() * 8, <[u8]>::len)).sum();
     let (name, version, id) = (target.name.clone(), target.version.to_string(), decoded.id);
     let encoded =

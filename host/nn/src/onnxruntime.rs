@@ -1,0 +1,534 @@
+//! The ONNX Runtime backend (cargo feature `onnxruntime`), through the `ort` crate with `load-dynamic`: nothing
+//! is downloaded or linked at build time; the ONNX Runtime shared library (`libonnxruntime.so.1.*`, for example
+//! the one in the PyPI `onnxruntime` wheel under `onnxruntime/capi/`) is loaded at start from the node's config
+//! or `ORT_DYLIB_PATH`.
+//!
+//! One library per process: `ort` keeps it, and one ONNX Runtime environment, in process-wide state, so the
+//! first backend made loads it and later ones must name the same file. The path is checked before `ort` sees
+//! it (`ort` panics on a missing library), and every `ort` call sits behind that check.
+//!
+//! `ort`'s `Session::run` takes `&mut self`, so a model keeps a small pool of sessions: a run takes an idle one
+//! or makes another (their prepacked weights shared), and gives it back. The pool grows to the number of runs
+//! that were ever in flight at once, which the inference pool bounds. Each session uses `intra_threads` threads
+//! (1 by default), so the node's parallelism stays the inference pool's.
+//!
+//! CPU always; the CUDA execution provider only with the `cuda` feature, when the library has it, for a model
+//! that asks for `target = "gpu"` — which fails to load rather than fall back to the CPU.
+//!
+//! All `ort` types stay inside this file.
+
+use crate::{Backend, ElementType, LoadedModel, ModelConfig, ModelInfo, NnError, Target, Tensor};
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::session::builder::{PrepackedWeights, SessionBuilder};
+use ort::value::{DynValue, TensorElementType, ValueType};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The environment variable `ort` itself reads for the library's path.
+pub const ENV_LIBRARY: &str = "ORT_DYLIB_PATH";
+
+/// How the ONNX Runtime backend is set up.
+#[derive(Debug, Clone)]
+pub struct OrtOptions {
+    /// The ONNX Runtime shared library; [`ENV_LIBRARY`] when `None`.
+    pub library: Option<PathBuf>,
+    /// Threads one inference may use (ONNX Runtime's intra-op threads per session); at least 1.
+    pub intra_threads: usize,
+}
+
+impl Default for OrtOptions {
+    fn default() -> Self {
+        Self { library: None, intra_threads: 1 }
+    }
+}
+
+/// The library this process loaded, and its one environment.
+struct Loaded {
+    library: PathBuf,
+    environment: Environment,
+}
+
+static LOADED: Mutex<Option<Loaded>> = Mutex::new(None);
+
+/// The ONNX Runtime backend.
+pub struct OrtBackend {
+    environment: Environment,
+    library: PathBuf,
+    intra_threads: usize,
+}
+
+impl std::fmt::Debug for OrtBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrtBackend").field("library", &self.library).finish_non_exhaustive()
+    }
+}
+
+fn unavailable(message: impl Into<String>) -> NnError {
+    NnError::unsupported(message)
+}
+
+impl OrtBackend {
+    /// Loads the ONNX Runtime library (once per process) and makes the backend. A missing, unreadable or
+    /// incompatible library is an error that names the file, never a panic.
+    pub fn new(options: OrtOptions) -> Result<Self, NnError> {
+        let library = match options.library {
+            Some(path) => path,
+            None => std::env::var_os(ENV_LIBRARY).filter(|v| !v.is_empty()).map(PathBuf::from).ok_or_else(|| {
+                unavailable(format!(
+                    "no ONNX Runtime library is configured (set [backends.onnxruntime] library or {ENV_LIBRARY})"
+                ))
+            })?,
+        };
+        let library = std::fs::canonicalize(&library).map_err(|e| {
+            unavailable(format!("the ONNX Runtime library {} cannot be used: {e}", library.display()))
+        })?;
+        if !library.is_file() {
+            return Err(unavailable(format!("the ONNX Runtime library {} is not a file", library.display())));
+        }
+        let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+        let environment = match &*loaded {
+            Some(done) if done.library == library => done.environment.clone(),
+            Some(done) => {
+                return Err(unavailable(format!(
+                    "ONNX Runtime is already loaded from {} in this process; it cannot load {} as well",
+                    done.library.display(),
+                    library.display()
+                )));
+            }
+            None => {
+                let environment = guarded("loading ONNX Runtime", || {
+                    let builder = ort::init_from(&library).map_err(|e| unavailable(format!("{e}")))?;
+                    builder.with_name("edge-infer").build().map_err(|e| {
+                        unavailable(format!("ONNX Runtime from {} does not start: {e}", library.display()))
+                    })
+                })?;
+                *loaded = Some(Loaded { library: library.clone(), environment: environment.clone() });
+                environment
+            }
+        };
+        Ok(Self { environment, library, intra_threads: options.intra_threads.max(1) })
+    }
+
+    /// The library file in use.
+    pub fn library(&self) -> &Path {
+        &self.library
+    }
+
+    /// One line for `edge-infer backends` and the start log: version, library, execution providers.
+    pub fn describe(&self) -> String {
+        let info = ort::info();
+        let version = info
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .find_map(|part| part.strip_prefix("git-branch=rel-"))
+            .unwrap_or("(version unknown)");
+        format!(
+            "ONNX Runtime {version} from {}; {} intra-op thread(s) per inference; CPU; {}",
+            self.library.display(),
+            self.intra_threads,
+            cuda_status()
+        )
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_status() -> String {
+    use ort::ep::ExecutionProvider;
+    match ort::ep::CUDA::is_available() {
+        Ok(true) => "CUDA execution provider present (used by models with target = \"gpu\")".into(),
+        Ok(false) => "no CUDA execution provider in this library (a CPU build)".into(),
+        Err(e) => format!("CUDA execution provider unknown: {e}"),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_status() -> String {
+    "CUDA not in this build (cargo feature \"cuda\")".into()
+}
+
+/// Runs `f`, turning a panic inside `ort` into an error: the node must survive anything a library does.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, NnError>) -> Result<T, NnError> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Err(NnError::runtime(format!("onnxruntime: {what} failed: {message}")))
+    })
+}
+
+impl Backend for OrtBackend {
+    fn name(&self) -> &'static str {
+        "onnxruntime"
+    }
+
+    fn load(&self, bytes: &[u8], config: &ModelConfig) -> Result<Arc<dyn LoadedModel>, NnError> {
+        guarded("loading a model", || Ok(Arc::new(OrtModel::load(self, bytes, config)?) as Arc<dyn LoadedModel>))
+    }
+}
+
+/// How sessions of one model are made.
+struct Recipe {
+    environment: Environment,
+    bytes: Vec<u8>,
+    intra_threads: usize,
+    target: Target,
+    weights: PrepackedWeights,
+}
+
+struct OrtModel {
+    info: ModelInfo,
+    recipe: Recipe,
+    idle: Mutex<Vec<Session>>,
+}
+
+fn builder_error(e: ort::Error<SessionBuilder>) -> NnError {
+    NnError::runtime(format!("onnxruntime: {e}"))
+}
+
+/// An error from ONNX Runtime while loading, in `wasi:nn`'s terms.
+fn load_error(e: ort::Error) -> NnError {
+    use ort::ErrorCode;
+    let message = format!("onnxruntime cannot load the model: {e}");
+    match e.code() {
+        ErrorCode::NotImplemented => NnError::unsupported(message),
+        ErrorCode::InvalidProtobuf | ErrorCode::InvalidGraph | ErrorCode::NoModel => {
+            NnError::new(crate::ErrorKind::InvalidEncoding, message)
+        }
+        ErrorCode::InvalidArgument => NnError::invalid(message),
+        _ => NnError::runtime(message),
+    }
+}
+
+impl Recipe {
+    fn session(&self) -> Result<Session, NnError> {
+        let mut builder = Session::builder(&self.environment)
+            .map_err(|e| NnError::runtime(format!("onnxruntime: {e}")))?
+            .with_intra_threads(self.intra_threads)
+            .and_then(|b| b.with_inter_threads(1))
+            .and_then(|b| b.with_intra_op_spinning(false))
+            .and_then(|b| b.with_prepacked_weights(&self.weights))
+            .map_err(builder_error)?;
+        if self.target == Target::Gpu {
+            builder = with_cuda(builder)?;
+        }
+        builder.commit_from_memory(&self.bytes).map_err(load_error)
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn with_cuda(builder: SessionBuilder) -> Result<SessionBuilder, NnError> {
+    use ort::ep::ExecutionProvider;
+    if !ort::ep::CUDA::is_available().unwrap_or(false) {
+        return Err(NnError::unsupported(
+            "the model asks for target = \"gpu\", and the loaded ONNX Runtime library has no CUDA execution \
+             provider (it is a CPU build; the GPU build is the onnxruntime-gpu wheel)",
+        ));
+    }
+    builder.with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()]).map_err(|e| {
+        NnError::unsupported(format!("the model asks for target = \"gpu\", and CUDA does not start here: {e}"))
+    })
+}
+
+#[cfg(not(feature = "cuda"))]
+fn with_cuda(_: SessionBuilder) -> Result<SessionBuilder, NnError> {
+    Err(NnError::unsupported(
+        "the model asks for target = \"gpu\", and this build of edge-infer has no CUDA support (cargo feature \
+         \"cuda\")",
+    ))
+}
+
+impl OrtModel {
+    fn load(backend: &OrtBackend, bytes: &[u8], config: &ModelConfig) -> Result<Self, NnError> {
+        if config.precision() != crate::Precision::F32 {
+            return Err(NnError::unsupported(format!(
+                "the model asks for precision = \"{}\", which only the openvino backend offers; onnxruntime \
+                 computes in the model's own types",
+                config.precision().name()
+            )));
+        }
+        let proto = crate::onnx_info::read_proto(bytes)?;
+        let info = crate::onnx_info::declared_info(&proto, config)?;
+        crate::onnx_info::check_types("onnxruntime", &info, |_| true)?;
+        let recipe = Recipe {
+            environment: backend.environment.clone(),
+            bytes: bytes.to_vec(),
+            intra_threads: backend.intra_threads,
+            target: config.target(),
+            weights: PrepackedWeights::new(),
+        };
+        // The first session now: a model ONNX Runtime cannot run is refused at upload, not at first use.
+        let first = recipe.session()?;
+        let declared = |names: Vec<&str>, specs: &[crate::TensorSpec], what: &str| {
+            let wanted: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+            if wanted.iter().all(|w| names.contains(w)) {
+                Ok(())
+            } else {
+                Err(NnError::new(
+                    crate::ErrorKind::InvalidEncoding,
+                    format!("onnxruntime sees {what} {names:?} where the file declares {wanted:?}"),
+                ))
+            }
+        };
+        declared(first.inputs().iter().map(|o| o.name()).collect(), &info.inputs, "inputs")?;
+        declared(first.outputs().iter().map(|o| o.name()).collect(), &info.outputs, "outputs")?;
+        Ok(Self { info, recipe, idle: Mutex::new(vec![first]) })
+    }
+
+    fn run_on(&self, session: &mut Session, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, NnError> {
+        let values = self
+            .info
+            .inputs
+            .iter()
+            .zip(&inputs)
+            .map(|(spec, tensor)| Ok((spec.name.as_str(), to_ort(tensor)?)))
+            .collect::<Result<Vec<(&str, DynValue)>, NnError>>()?;
+        let outputs = session.run(values).map_err(|e| NnError::runtime(format!("onnxruntime: {e}")))?;
+        self.info
+            .outputs
+            .iter()
+            .map(|spec| {
+                let value = outputs.get(&spec.name).ok_or_else(|| {
+                    NnError::runtime(format!("onnxruntime returned no output \"{}\"", spec.name))
+                })?;
+                from_ort(value, &spec.name)
+            })
+            .collect()
+    }
+}
+
+impl LoadedModel for OrtModel {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn backend(&self) -> &'static str {
+        "onnxruntime"
+    }
+
+    fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, NnError> {
+        guarded("running a model", || {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let mut session = match idle {
+                Some(session) => session,
+                None => self.recipe.session()?,
+            };
+            let result = self.run_on(&mut session, inputs);
+            self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(session);
+            result
+        })
+    }
+}
+
+/// Little-endian bytes into `N`-byte arrays (`chunks_exact` guarantees the length).
+fn le<const N: usize>(chunk: &[u8]) -> [u8; N] {
+    let mut array = [0; N];
+    array.copy_from_slice(chunk);
+    array
+}
+
+/// Our tensor into ONNX Runtime's: one copy of the elements.
+fn to_ort(tensor: &Tensor) -> Result<DynValue, NnError> {
+    let shape: Vec<i64> = tensor.shape().iter().map(|&d| d as i64).collect();
+    let failed = |e: ort::Error| NnError::invalid(format!("onnxruntime cannot take the tensor: {e}"));
+    if let Some(strings) = tensor.strings() {
+        return ort::value::Tensor::from_string_array((shape, strings)).map(|t| t.into_dyn()).map_err(failed);
+    }
+    let bytes = tensor.bytes().unwrap_or_default();
+    macro_rules! typed {
+        ($ty:ty, |$chunk:ident| $decode:expr) => {{
+            let values: Vec<$ty> = bytes.chunks_exact(size_of::<$ty>()).map(|$chunk| $decode).collect();
+            ort::value::Tensor::from_array((shape, values)).map(|t| t.into_dyn()).map_err(failed)
+        }};
+        ($ty:ty) => {
+            typed!($ty, |c| <$ty>::from_le_bytes(le(c)))
+        };
+    }
+    match tensor.ty() {
+        ElementType::F32 => typed!(f32),
+        ElementType::F64 => typed!(f64),
+        ElementType::I8 => typed!(i8),
+        ElementType::I16 => typed!(i16),
+        ElementType::I32 => typed!(i32),
+        ElementType::I64 => typed!(i64),
+        ElementType::U8 => typed!(u8),
+        ElementType::U16 => typed!(u16),
+        ElementType::U32 => typed!(u32),
+        ElementType::U64 => typed!(u64),
+        ElementType::Bool => typed!(bool, |c| c[0] != 0),
+        ElementType::F16 => typed!(half::f16, |c| half::f16::from_bits(u16::from_le_bytes(le(c)))),
+        ElementType::Bf16 => typed!(half::bf16, |c| half::bf16::from_bits(u16::from_le_bytes(le(c)))),
+        ElementType::String => Err(NnError::invalid("a string tensor without strings")),
+    }
+}
+
+/// ONNX Runtime's tensor into ours: one copy of the elements.
+fn from_ort(value: &DynValue, name: &str) -> Result<Tensor, NnError> {
+    let ValueType::Tensor { ty, shape, .. } = value.dtype() else {
+        return Err(NnError::unsupported(format!("output \"{name}\" is not a tensor ({})", value.dtype())));
+    };
+    let dims = shape
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<Vec<usize>, _>>()
+        .map_err(|_| NnError::runtime(format!("output \"{name}\" has the shape {shape}")))?;
+    let failed = |e: ort::Error| NnError::runtime(format!("onnxruntime: output \"{name}\": {e}"));
+    macro_rules! bytes {
+        ($ty:ty, |$v:ident| $encode:expr) => {{
+            let (_, data) = value.try_extract_tensor::<$ty>().map_err(failed)?;
+            data.iter().flat_map(|$v| $encode).collect::<Vec<u8>>()
+        }};
+        ($ty:ty) => {
+            bytes!($ty, |v| v.to_le_bytes())
+        };
+    }
+    let ours = element_type(*ty, name)?;
+    let bytes = match ty {
+        TensorElementType::String => {
+            let (_, strings) = value.try_extract_strings().map_err(failed)?;
+            return Tensor::from_strings(dims, strings);
+        }
+        _ if shape.num_elements() == 0 => Vec::new(),
+        TensorElementType::Float32 => bytes!(f32),
+        TensorElementType::Float64 => bytes!(f64),
+        TensorElementType::Int8 => bytes!(i8),
+        TensorElementType::Int16 => bytes!(i16),
+        TensorElementType::Int32 => bytes!(i32),
+        TensorElementType::Int64 => bytes!(i64),
+        TensorElementType::Uint8 => bytes!(u8),
+        TensorElementType::Uint16 => bytes!(u16),
+        TensorElementType::Uint32 => bytes!(u32),
+        TensorElementType::Uint64 => bytes!(u64),
+        TensorElementType::Bool => bytes!(bool, |v| [u8::from(*v)]),
+        TensorElementType::Float16 => bytes!(half::f16),
+        TensorElementType::Bfloat16 => bytes!(half::bf16),
+        _ => return Err(NnError::runtime(format!("output \"{name}\": unexpected element type {ty}"))),
+    };
+    Tensor::from_bytes(ours, dims, bytes)
+}
+
+fn element_type(ty: TensorElementType, name: &str) -> Result<ElementType, NnError> {
+    Ok(match ty {
+        TensorElementType::Float32 => ElementType::F32,
+        TensorElementType::Float64 => ElementType::F64,
+        TensorElementType::Float16 => ElementType::F16,
+        TensorElementType::Bfloat16 => ElementType::Bf16,
+        TensorElementType::Int8 => ElementType::I8,
+        TensorElementType::Int16 => ElementType::I16,
+        TensorElementType::Int32 => ElementType::I32,
+        TensorElementType::Int64 => ElementType::I64,
+        TensorElementType::Uint8 => ElementType::U8,
+        TensorElementType::Uint16 => ElementType::U16,
+        TensorElementType::Uint32 => ElementType::U32,
+        TensorElementType::Uint64 => ElementType::U64,
+        TensorElementType::Bool => ElementType::Bool,
+        TensorElementType::String => ElementType::String,
+        other => return Err(NnError::unsupported(format!("output \"{name}\" is a {other} tensor, which is not supported"))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{fixture, venv_file};
+    use crate::{Dim, ErrorKind};
+
+    fn backend() -> OrtBackend {
+        let library = venv_file("onnxruntime/capi", "libonnxruntime.so");
+        OrtBackend::new(OrtOptions { library: Some(library), intra_threads: 1 }).unwrap()
+    }
+
+    fn load(name: &str) -> Arc<dyn LoadedModel> {
+        backend().load(&fixture(name), &ModelConfig::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    #[test]
+    fn identity_round_trips_every_type_byte_for_byte() {
+        for ty in ElementType::ALL {
+            let model = load(&format!("identity_{ty}.onnx"));
+            let x = match ty.size() {
+                None => Tensor::from_strings(vec![2, 2], vec!["".into(), "é".into(), "a b".into(), "x".repeat(300)]),
+                Some(size) => {
+                    let bytes = (0..2 * 2 * size)
+                        .map(|i| if ty == ElementType::Bool { (i % 2) as u8 } else { (i * 37 + 11) as u8 })
+                        .collect();
+                    Tensor::from_bytes(ty, vec![2, 2], bytes)
+                }
+            }
+            .unwrap();
+            let out = model.run(vec![x.clone()]).unwrap_or_else(|e| panic!("{ty}: {e}"));
+            assert_eq!(out, vec![x], "{ty}");
+        }
+    }
+
+    #[test]
+    fn free_dimensions_run_at_several_sizes_and_concurrently() {
+        let model = load("add_batch.onnx");
+        assert_eq!(model.info().inputs[0].dims, vec![Dim::Free(Some("N".into())), Dim::Fixed(3)]);
+        std::thread::scope(|scope| {
+            for n in [1usize, 3, 5, 2] {
+                let model = model.clone();
+                scope.spawn(move || {
+                    let values: Vec<f32> = (0..n * 3).map(|i| i as f32).collect();
+                    let y = model.run(vec![Tensor::from_f32(vec![n, 3], &values).unwrap()]).unwrap().remove(0);
+                    let want: Vec<f32> = values.iter().enumerate().map(|(i, v)| v + [1.0, 2.0, 3.0][i % 3]).collect();
+                    assert_eq!((y.shape(), y.to_f32().unwrap()), (&[n, 3][..], want));
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn mlp_matches_the_reference_outputs() {
+        let samples: serde_json::Value = serde_json::from_slice(&fixture("samples.json")).unwrap();
+        let floats = |v: &serde_json::Value| -> Vec<f32> {
+            v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+        };
+        let sample = &samples["mlp.onnx"];
+        let x = Tensor::from_f32(vec![2, 8], &floats(&sample["input"]["data"])).unwrap();
+        let y = load("mlp.onnx").run(vec![x]).unwrap().remove(0).to_f32().unwrap();
+        for (got, want) in y.iter().zip(floats(&sample["output"]["data"])) {
+            assert!((got - want).abs() < 1e-5, "{y:?}");
+        }
+    }
+
+    #[test]
+    fn bad_models_and_settings_are_errors_not_panics() {
+        let backend = backend();
+        for bytes in [&b""[..], b"not a model", &fixture("mlp.onnx")[..40]] {
+            let err = backend.load(bytes, &ModelConfig::default()).err().unwrap();
+            assert_eq!(err.kind, ErrorKind::InvalidEncoding, "{err}");
+        }
+        let onnx = fixture("identity_f32.onnx");
+        let at = onnx.windows(8).position(|w| w == b"Identity").unwrap();
+        let mut unknown = onnx.clone();
+        unknown[at..at + 8].copy_from_slice(b"NoSuchOp");
+        let err = backend.load(&unknown, &ModelConfig::default()).err().unwrap();
+        assert!(err.message.contains("NoSuchOp"), "{err}");
+        let gpu = ModelConfig { target: Some(Target::Gpu), ..ModelConfig::default() };
+        let err = backend.load(&onnx, &gpu).err().unwrap();
+        assert_eq!(err.kind, ErrorKind::UnsupportedOperation);
+        assert!(err.message.contains("target = \"gpu\""), "{err}");
+        let bf16 = ModelConfig { precision: Some(crate::Precision::Bf16), ..ModelConfig::default() };
+        assert_eq!(backend.load(&onnx, &bf16).err().unwrap().kind, ErrorKind::UnsupportedOperation);
+    }
+
+    #[test]
+    fn missing_or_wrong_libraries_are_readable_errors() {
+        let dir = std::env::temp_dir().join(format!("edge-infer-ort-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let garbage = dir.join("libonnxruntime.so.1.99.0");
+        std::fs::write(&garbage, b"not a shared library").unwrap();
+        let cases = [(dir.join("nope.so"), "cannot be used"), (dir.clone(), "not a file"), (garbage.clone(), "")];
+        for (library, says) in cases {
+            let err = OrtBackend::new(OrtOptions { library: Some(library.clone()), intra_threads: 1 }).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::UnsupportedOperation, "{err}");
+            assert!(err.message.contains(says), "{err}");
+            assert!(err.message.contains(library.file_name().unwrap().to_str().unwrap()), "{err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(backend().describe().starts_with("ONNX Runtime 1."), "{}", backend().describe());
+    }
+}
