@@ -106,3 +106,27 @@ async fn readiness_follows_the_store() {
     // Liveness never depends on the store.
     assert_eq!(client().get(node.url("/healthz")).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_http2_and_http1_with_a_self_signed_certificate() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let node = TestNode::start(&probe_catalog(), |c| {
+        c.tls_cert = Some(cert.clone());
+        c.tls_key = Some(key.clone());
+    })
+    .await;
+    let root = reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap();
+    let url = format!("https://localhost:{}/run/t/probe/echo", node.addr.port());
+    let h2 = reqwest::Client::builder().use_rustls_tls().add_root_certificate(root.clone()).build().unwrap();
+    let response = h2.get(&url).send().await.unwrap();
+    assert_eq!((response.status(), response.version()), (reqwest::StatusCode::OK, reqwest::Version::HTTP_2));
+    let h1 = reqwest::Client::builder().use_rustls_tls().add_root_certificate(root).http1_only().build().unwrap();
+    let response = h1.get(&url).send().await.unwrap();
+    assert_eq!((response.status(), response.version()), (reqwest::StatusCode::OK, reqwest::Version::HTTP_11));
+    // Plain HTTP on a TLS port is not served.
+    assert!(client().get(node.url("/healthz")).send().await.is_err());
+}

@@ -118,11 +118,12 @@ impl OrtBackend {
 
     /// One line for `edge-infer backends` and the start log: version, library, execution providers.
     pub fn describe(&self) -> String {
-        let info = ort::info();
-        let version = info
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .find_map(|part| part.strip_prefix("git-branch=rel-"))
-            .unwrap_or("(version unknown)");
+        // The library's own version call is not public in `ort`; release files carry it in their name.
+        let name = self.library.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let version = match name.split_once(".so.").or_else(|| name.split_once(".dylib.")) {
+            Some((_, version)) => version.to_string(),
+            None => ort::info().trim_start_matches("ORT Build Info: ").to_string(),
+        };
         format!(
             "ONNX Runtime {version} from {}; {} intra-op thread(s) per inference; CPU; {}",
             self.library.display(),
@@ -449,12 +450,15 @@ mod tests {
         for ty in ElementType::ALL {
             let model = load(&format!("identity_{ty}.onnx"));
             let x = match ty.size() {
-                None => Tensor::from_strings(vec![2, 2], vec!["".into(), "é".into(), "a b".into(), "x".repeat(300)]),
+                None => {
+                    let strings = ["", "é", "a b", "ok", "x", "\u{1F600}", "y", "z"].map(String::from).to_vec();
+                    Tensor::from_strings(vec![2, 4], [&strings[..7], &["x".repeat(300)]].concat())
+                }
                 Some(size) => {
-                    let bytes = (0..2 * 2 * size)
+                    let bytes = (0..2 * 4 * size)
                         .map(|i| if ty == ElementType::Bool { (i % 2) as u8 } else { (i * 37 + 11) as u8 })
                         .collect();
-                    Tensor::from_bytes(ty, vec![2, 2], bytes)
+                    Tensor::from_bytes(ty, vec![2, 4], bytes)
                 }
             }
             .unwrap();

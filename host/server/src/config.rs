@@ -64,6 +64,11 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// Log format.
     pub log_format: LogFormat,
+    /// PEM certificate chain for HTTPS; with `tls_key`, the node serves TLS (HTTP/2 and HTTP/1.1 by ALPN) and
+    /// reloads both files on SIGHUP. Plain HTTP otherwise.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -83,6 +88,8 @@ impl Default for Config {
             allow_raw_load: false,
             shutdown_grace_ms: 30_000,
             log_format: LogFormat::Text,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

@@ -8,6 +8,7 @@ mod error;
 mod router;
 mod run;
 mod server;
+mod tls;
 mod v1;
 mod v2;
 
@@ -15,6 +16,7 @@ pub use body::{Body, BoxError};
 pub use error::ApiError;
 pub use router::route;
 pub use server::serve;
+pub use tls::Tls;
 
 /// A JSON answer; `204 No Content` gets no body.
 pub(crate) fn json(status: http::StatusCode, value: &impl serde::Serialize) -> http::Response<Body> {

@@ -71,7 +71,8 @@ where
             if let Some(refusal) = get_only() {
                 return Ok(refusal);
             }
-            let ready = node.is_ready();
+            // The same readiness as `/readyz`: the catalog prepared and the store writable (`/readyz` says why not).
+            let ready = node.readiness().await.is_ok();
             let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
             return Ok(json(status, &serde_json::json!({ "ready": ready })));
         }
