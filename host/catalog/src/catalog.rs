@@ -124,6 +124,32 @@ pub struct ComponentVersion {
     pub size: u64,
 }
 
+/// What model and component versions have in common: bytes in the store.
+pub trait Artifact {
+    /// The bytes' digest.
+    fn digest(&self) -> &Digest;
+    /// The bytes' length.
+    fn size(&self) -> u64;
+}
+
+impl Artifact for ModelVersion {
+    fn digest(&self) -> &Digest {
+        &self.digest
+    }
+    fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl Artifact for ComponentVersion {
+    fn digest(&self) -> &Digest {
+        &self.digest
+    }
+    fn size(&self) -> u64 {
+        self.size
+    }
+}
+
 /// A reference to an artifact of the same tenant: `name` or `name@version`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -13,8 +13,8 @@ mod seed;
 mod store;
 
 pub use catalog::{
-    ArtifactRef, Catalog, ComponentVersion, EndpointVersion, Limits, ModelVersion, ResolvedEndpoint, ResolvedModel,
-    Tenant, Versions,
+    Artifact, ArtifactRef, Catalog, ComponentVersion, EndpointVersion, Limits, ModelVersion, ResolvedEndpoint,
+    ResolvedModel, Tenant, Versions,
 };
 pub use catalog_store::{CatalogStore, CatalogStoreError, LocalCatalogStore};
 pub use edit::{EditError, Put, generate_key, hash_key};

@@ -10,7 +10,8 @@ use super::{ApiError, auth, json};
 use crate::Node;
 use bytes::Bytes;
 use edge_infer_catalog::{
-    ArtifactRef, BlobStore, ComponentVersion, Digest, EndpointVersion, ModelVersion, Tenant, Versions, check_name,
+    Artifact, ArtifactRef, BlobStore, ComponentVersion, Digest, EndpointVersion, ModelVersion, Tenant, Versions,
+    check_name,
 };
 use edge_infer_nn::{ErrorKind, ModelConfig, ModelInfo, ModelKey, TensorSpec};
 use edge_infer_runtime::AdmitError;
@@ -34,9 +35,9 @@ where
     }
     let (parts, body) = request.into_parts();
     match (&method, path) {
-        (&Method::GET, ["models"]) => list(node, &tenant, |t| listing(&t.models, version_json)),
-        (&Method::GET, ["components"]) => list(node, &tenant, |t| listing(&t.components, version_json)),
-        (&Method::GET, ["endpoints"]) => list(node, &tenant, |t| listing(&t.endpoints, endpoint_json)),
+        (&Method::GET, ["models"]) => list(node, &tenant, |t| listing("models", &t.models, version_json)),
+        (&Method::GET, ["components"]) => list(node, &tenant, |t| listing("components", &t.components, version_json)),
+        (&Method::GET, ["endpoints"]) => list(node, &tenant, |t| listing("endpoints", &t.endpoints, endpoint_json)),
         (&Method::GET, ["models", name]) => get_model(node, &tenant, name).await,
         (&Method::GET, ["components", name]) => {
             item(node, &tenant, "components", name, |t| t.components.get(*name).map(|v| history(v, version_json)))
@@ -108,26 +109,11 @@ async fn delete(
     Ok(json(StatusCode::NO_CONTENT, &Value::Null))
 }
 
-trait Listed {
-    fn kind() -> &'static str;
-}
-impl Listed for ModelVersion {
-    fn kind() -> &'static str {
-        "models"
-    }
-}
-impl Listed for ComponentVersion {
-    fn kind() -> &'static str {
-        "components"
-    }
-}
-impl Listed for EndpointVersion {
-    fn kind() -> &'static str {
-        "endpoints"
-    }
-}
-
-fn listing<T: Listed>(map: &BTreeMap<String, Versions<T>>, each: fn(u32, &T) -> Value) -> (&'static str, Value) {
+fn listing<T>(
+    kind: &'static str,
+    map: &BTreeMap<String, Versions<T>>,
+    each: fn(u32, &T) -> Value,
+) -> (&'static str, Value) {
     let items: Vec<Value> = map
         .iter()
         .map(|(name, versions)| {
@@ -136,7 +122,7 @@ fn listing<T: Listed>(map: &BTreeMap<String, Versions<T>>, each: fn(u32, &T) -> 
             v
         })
         .collect();
-    (T::kind(), Value::Array(items))
+    (kind, Value::Array(items))
 }
 
 fn history<T>(versions: &Versions<T>, each: fn(u32, &T) -> Value) -> Value {
@@ -144,28 +130,7 @@ fn history<T>(versions: &Versions<T>, each: fn(u32, &T) -> Value) -> Value {
     json!({ "current": versions.current, "versions": list })
 }
 
-trait Sized_ {
-    fn digest(&self) -> &Digest;
-    fn size(&self) -> u64;
-}
-impl Sized_ for ModelVersion {
-    fn digest(&self) -> &Digest {
-        &self.digest
-    }
-    fn size(&self) -> u64 {
-        self.size
-    }
-}
-impl Sized_ for ComponentVersion {
-    fn digest(&self) -> &Digest {
-        &self.digest
-    }
-    fn size(&self) -> u64 {
-        self.size
-    }
-}
-
-fn version_json<T: Sized_>(version: u32, v: &T) -> Value {
+fn version_json<T: Artifact>(version: u32, v: &T) -> Value {
     json!({ "version": version, "digest": v.digest().as_str(), "size": v.size() })
 }
 
