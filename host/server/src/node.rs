@@ -175,9 +175,16 @@ impl Node {
         &self.runtime
     }
 
-    /// Per-tenant admission (concurrency and rate).
-    pub fn quotas(&self) -> &crate::quota::Quotas {
-        &self.quotas
+    /// Admits one request of `tenant` under its limits (concurrency and rate), counting refusals.
+    pub fn admit(
+        &self,
+        tenant: &str,
+        limits: &edge_infer_catalog::Limits,
+    ) -> Result<crate::quota::Admission, crate::quota::Refusal> {
+        self.quotas.admit(tenant, limits).inspect_err(|refusal| {
+            let labels = edge_infer_metrics::KindLabels { tenant: tenant.into(), kind: refusal.kind.into() };
+            self.metrics().quota_rejections.get_or_create(&labels).inc();
+        })
     }
 
     /// Whether everything the catalog names is ready.

@@ -13,7 +13,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Why a request was not admitted, and when to try again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// What limit refused it.
+    /// Which limit refused it: `rate` or `concurrency` (a metric label).
+    pub kind: &'static str,
+    /// What limit refused it, for a person.
     pub reason: String,
     /// When trying again makes sense.
     pub retry_after: Duration,
@@ -70,6 +72,7 @@ impl Quotas {
         {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
             return Err(Refusal {
+                kind: "rate",
                 reason: format!(
                     "over the rate limit of {} requests per second",
                     limits.requests_per_second.unwrap_or(0)
@@ -80,6 +83,7 @@ impl Quotas {
         let permit = match semaphore {
             None => None,
             Some(semaphore) => Some(semaphore.try_acquire_owned().map_err(|_| Refusal {
+                kind: "concurrency",
                 reason: format!("over the limit of {} concurrent requests", limits.max_concurrency.unwrap_or(0)),
                 retry_after: Duration::from_secs(1),
             })?),

@@ -48,11 +48,7 @@ where
         authorize(tenant, request.headers())?;
     }
     let limits = &tenant.limits;
-    let admission = node.quotas().admit(tenant_name, limits).inspect_err(|refusal| {
-        let kind = if refusal.reason.contains("rate") { "rate" } else { "concurrency" };
-        let labels = edge_infer_metrics::KindLabels { tenant: tenant_name.into(), kind: kind.into() };
-        node.metrics().quota_rejections.get_or_create(&labels).inc();
-    });
+    let admission = node.admit(tenant_name, limits);
     let admission = admission.map_err(|refusal| ApiError {
         retry_after: Some(refusal.retry_after.as_secs().max(1)),
         ..ApiError::new(

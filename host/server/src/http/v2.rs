@@ -168,7 +168,7 @@ where
     B::Error: Into<super::BoxError>,
 {
     // The same admission as the tenant's endpoints: /v2 is no way around a concurrency or rate limit.
-    let _admission = match node.quotas().admit(tenant, &target.limits) {
+    let _admission = match node.admit(tenant, &target.limits) {
         Ok(admission) => admission,
         Err(refusal) => {
             let e = OipError::new(StatusCode::TOO_MANY_REQUESTS, format!("tenant {tenant} is {}", refusal.reason));
