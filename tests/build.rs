@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GUESTS: &[&str] = &["classify", "tensor", "probe", "trap", "hostile", "vad"];
+const GUESTS: &[&str] = &["classify", "tensor", "probe", "trap", "hostile", "vad", "embed", "ocr", "faces"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -35,6 +35,49 @@ pub fn prepared(relative: &str) -> PathBuf {
     path
 }
 
+/// A file or directory inside the test venv's `site-packages` whose name starts with `prefix` (the engine
+/// libraries of the PyPI wheels). Panics with the command to run when it is missing.
+fn venv_file(dir: &str, prefix: &str) -> PathBuf {
+    let lib = repo().join(".venv").join("lib");
+    let found = std::fs::read_dir(&lib).into_iter().flatten().flatten().find_map(|python| {
+        let dir = python.path().join("site-packages").join(dir);
+        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)))
+            .collect();
+        names.sort();
+        names.into_iter().next()
+    });
+    found.unwrap_or_else(|| {
+        panic!("no {dir}/{prefix}* under {}: run `bash scripts/prepare-test-data.sh`", lib.display())
+    })
+}
+
+/// ONNX Runtime's library from the `onnxruntime` wheel (`onnxruntime/capi/libonnxruntime.so.1.*`).
+pub fn onnxruntime_library() -> PathBuf {
+    venv_file("onnxruntime/capi", "libonnxruntime.so")
+}
+
+/// The `openvino` wheel's library directory (`openvino/libs`, with the `libopenvino_c.so` link that
+/// `scripts/openvino-lib.sh` adds).
+pub fn openvino_libraries() -> PathBuf {
+    venv_file("openvino/libs", "libopenvino_c.so.").parent().expect("a directory").to_path_buf()
+}
+
+/// Points a node's config at the venv's engine libraries, so that every backend this build has is available.
+pub fn with_engine_libraries(config: &mut Config) {
+    let names = edge_infer_nn::compiled_in();
+    if names.contains(&"onnxruntime") {
+        config.backends.onnxruntime.library = Some(onnxruntime_library());
+    }
+    if names.contains(&"openvino") {
+        config.backends.openvino.library = Some(openvino_libraries());
+    }
+}
+
 /// A node running in this process on 127.0.0.1, with its own data directory.
 pub struct TestNode {
     /// The node, for inspecting its state.

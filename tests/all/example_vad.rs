@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::path::Path;
 
 /// Largest difference allowed between a window's speech probability here and in onnxruntime.
-const PROBABILITY_TOLERANCE: f64 = 1e-3;
+const PROBABILITY_TOLERANCE: f64 = 1e-4;
 
 fn catalog() -> String {
     format!(

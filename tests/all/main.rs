@@ -1,6 +1,10 @@
 //! End-to-end tests of the edge-infer node: real guests built from `guest/`, real models, real sockets on
 //! 127.0.0.1. One binary for all topics keeps link time low.
 
+mod backends;
+mod example_embed;
+mod example_faces;
+mod example_ocr;
 mod example_vad;
 mod http;
 mod limits;

@@ -210,6 +210,11 @@ impl Backends {
         Ok(())
     }
 
+    /// The order `auto` tries backends in, available or not.
+    pub fn auto_order(&self) -> &[String] {
+        &self.auto_order
+    }
+
     /// The available backends `auto` tries, in order.
     pub fn auto_candidates(&self) -> Vec<&'static str> {
         self.auto_order.iter().filter_map(|n| self.list.iter().find(|b| b.name() == n)).map(|b| b.name()).collect()
@@ -243,12 +248,8 @@ impl Backends {
     }
 
     fn rebuild_auto(&mut self) {
-        let candidates = self
-            .auto_order
-            .iter()
-            .filter_map(|n| self.list.iter().find(|b| b.name() == n))
-            .cloned()
-            .collect();
+        let candidates =
+            self.auto_order.iter().filter_map(|n| self.list.iter().find(|b| b.name() == n)).cloned().collect();
         self.auto = Arc::new(AutoBackend { candidates });
     }
 }

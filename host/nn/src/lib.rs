@@ -12,9 +12,9 @@ mod cache;
 mod error;
 mod inference;
 mod model;
+mod onnx_info;
 #[cfg(feature = "onnxruntime")]
 pub mod onnxruntime;
-mod onnx_info;
 #[cfg(feature = "openvino")]
 pub mod openvino;
 mod scheduler;

@@ -11,6 +11,7 @@ use tract_onnx::pb;
 use tract_onnx::prelude::Framework;
 
 /// Decodes an ONNX file; anything that is not one is an invalid encoding.
+#[cfg_attr(not(any(feature = "onnxruntime", feature = "openvino")), allow(dead_code))]
 pub(crate) fn read_proto(bytes: &[u8]) -> Result<pb::ModelProto, NnError> {
     let proto = tract_onnx::onnx()
         .proto_model_for_read(&mut &bytes[..])
@@ -81,6 +82,7 @@ fn spec(v: &pb::ValueInfoProto) -> Result<TensorSpec, NnError> {
 }
 
 /// Refuses, by name, the first declared input or output whose element type a backend cannot carry.
+#[cfg_attr(not(any(feature = "onnxruntime", feature = "openvino")), allow(dead_code))]
 pub(crate) fn check_types(
     backend: &str,
     info: &ModelInfo,

@@ -81,9 +81,8 @@ impl OrtBackend {
                 ))
             })?,
         };
-        let library = std::fs::canonicalize(&library).map_err(|e| {
-            unavailable(format!("the ONNX Runtime library {} cannot be used: {e}", library.display()))
-        })?;
+        let library = std::fs::canonicalize(&library)
+            .map_err(|e| unavailable(format!("the ONNX Runtime library {} cannot be used: {e}", library.display())))?;
         if !library.is_file() {
             return Err(unavailable(format!("the ONNX Runtime library {} is not a file", library.display())));
         }
@@ -205,12 +204,16 @@ fn load_error(e: ort::Error) -> NnError {
 
 impl Recipe {
     fn session(&self) -> Result<Session, NnError> {
+        // `ort`'s builder errors carry the builder back (large): convert each one at once.
         let mut builder = Session::builder(&self.environment)
             .map_err(|e| NnError::runtime(format!("onnxruntime: {e}")))?
             .with_intra_threads(self.intra_threads)
-            .and_then(|b| b.with_inter_threads(1))
-            .and_then(|b| b.with_intra_op_spinning(false))
-            .and_then(|b| b.with_prepacked_weights(&self.weights))
+            .map_err(builder_error)?
+            .with_inter_threads(1)
+            .map_err(builder_error)?
+            .with_intra_op_spinning(false)
+            .map_err(builder_error)?
+            .with_prepacked_weights(&self.weights)
             .map_err(builder_error)?;
         if self.target == Target::Gpu {
             builder = with_cuda(builder)?;
@@ -291,9 +294,9 @@ impl OrtModel {
             .outputs
             .iter()
             .map(|spec| {
-                let value = outputs.get(&spec.name).ok_or_else(|| {
-                    NnError::runtime(format!("onnxruntime returned no output \"{}\"", spec.name))
-                })?;
+                let value = outputs
+                    .get(&spec.name)
+                    .ok_or_else(|| NnError::runtime(format!("onnxruntime returned no output \"{}\"", spec.name)))?;
                 from_ort(value, &spec.name)
             })
             .collect()
@@ -426,7 +429,9 @@ fn element_type(ty: TensorElementType, name: &str) -> Result<ElementType, NnErro
         TensorElementType::Uint64 => ElementType::U64,
         TensorElementType::Bool => ElementType::Bool,
         TensorElementType::String => ElementType::String,
-        other => return Err(NnError::unsupported(format!("output \"{name}\" is a {other} tensor, which is not supported"))),
+        other => {
+            return Err(NnError::unsupported(format!("output \"{name}\" is a {other} tensor, which is not supported")));
+        }
     })
 }
 

@@ -30,7 +30,5 @@ pub(crate) fn venv_file(dir: &str, prefix: &str) -> PathBuf {
         names.sort();
         names.into_iter().next()
     });
-    found.unwrap_or_else(|| {
-        panic!("no {dir}/{prefix}* in {}: run `bash scripts/prepare-test-data.sh`", lib.display())
-    })
+    found.unwrap_or_else(|| panic!("no {dir}/{prefix}* in {}: run `bash scripts/prepare-test-data.sh`", lib.display()))
 }

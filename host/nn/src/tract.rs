@@ -319,6 +319,13 @@ mod tests {
     }
 
     #[test]
+    fn identity_round_trips_strings() {
+        let strings: Vec<String> = ["", "é", "a b", "x"].iter().map(|s| s.repeat(3)).collect();
+        let x = Tensor::from_strings(vec![1, 4], strings).unwrap();
+        assert_eq!(load("identity_string.onnx").run(vec![x.clone()]).unwrap(), vec![x]);
+    }
+
+    #[test]
     fn bf16_models_are_refused_with_a_clear_error() {
         let err = TractBackend.load(&fixture("identity_bf16.onnx"), &ModelConfig::default()).err().unwrap();
         assert_eq!(err.kind, crate::ErrorKind::UnsupportedOperation);

@@ -20,6 +20,11 @@ pub const ENV_ADMIN_TOKEN: &str = "EDGE_INFER_ADMIN_TOKEN";
 pub const ENV_LOG: &str = "EDGE_INFER_LOG";
 /// Log format: `text` or `json`.
 pub const ENV_LOG_FORMAT: &str = "EDGE_INFER_LOG_FORMAT";
+/// The ONNX Runtime library, when `[backends.onnxruntime] library` is not set (the name `ort` itself reads).
+pub const ENV_ORT_DYLIB_PATH: &str = "ORT_DYLIB_PATH";
+/// A directory holding OpenVINO's `libopenvino_c.so`, when `[backends.openvino] library` is not set (the
+/// `openvino` crate's search also tries `INTEL_OPENVINO_DIR`, `LD_LIBRARY_PATH` and the usual install places).
+pub const ENV_OPENVINO_INSTALL_DIR: &str = "OPENVINO_INSTALL_DIR";
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
@@ -69,6 +74,9 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// The inference backends (`[backends]`): the default one, the `auto` order, and where ONNX Runtime's and
+    /// OpenVINO's libraries are.
+    pub backends: BackendsConfig,
 }
 
 impl Default for Config {
@@ -90,6 +98,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             tls_cert: None,
             tls_key: None,
+            backends: BackendsConfig::default(),
         }
     }
 }
@@ -125,6 +134,68 @@ impl Config {
     }
 }
 
+/// `[backends]`: which engines a node offers and how they are set up. A backend missing from this build or
+/// whose library is not found is simply not available (`edge-infer backends` says why); a library configured
+/// here that fails to load stops the node at start.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackendsConfig {
+    /// The backend of models that name none: `tract`, `onnxruntime`, `openvino` or `auto`.
+    pub default: String,
+    /// The order `auto` tries the available backends in.
+    pub auto: Vec<String>,
+    /// ONNX Runtime (`--features onnxruntime`).
+    pub onnxruntime: OnnxRuntimeConfig,
+    /// OpenVINO (`--features openvino`).
+    pub openvino: OpenVinoConfig,
+}
+
+impl Default for BackendsConfig {
+    fn default() -> Self {
+        Self {
+            default: "tract".into(),
+            auto: edge_infer_nn::AUTO_ORDER.iter().map(|s| s.to_string()).collect(),
+            onnxruntime: OnnxRuntimeConfig::default(),
+            openvino: OpenVinoConfig::default(),
+        }
+    }
+}
+
+/// `[backends.onnxruntime]`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OnnxRuntimeConfig {
+    /// The ONNX Runtime shared library (`libonnxruntime.so.1.*`); `ORT_DYLIB_PATH` when not set.
+    pub library: Option<PathBuf>,
+    /// Threads one inference may use (intra-op threads per session).
+    pub intra_threads: usize,
+}
+
+impl Default for OnnxRuntimeConfig {
+    fn default() -> Self {
+        Self { library: None, intra_threads: 1 }
+    }
+}
+
+/// `[backends.openvino]`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenVinoConfig {
+    /// `libopenvino_c.so*`, or the directory holding it (the PyPI wheel's `openvino/libs`); when not set,
+    /// `OPENVINO_INSTALL_DIR`, `LD_LIBRARY_PATH` and the usual install places are searched for `libopenvino_c.so`.
+    pub library: Option<PathBuf>,
+    /// Threads one inference may use.
+    pub threads: usize,
+    /// Inferences one model runs at once (OpenVINO streams); 0 means the inference pool's size.
+    pub streams: usize,
+}
+
+impl Default for OpenVinoConfig {
+    fn default() -> Self {
+        Self { library: None, threads: 1, streams: 0 }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +207,18 @@ mod tests {
         assert_eq!(config.body_limit, 1024);
         assert_eq!(config.deadline_ms, 10_000);
         assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
+    }
+
+    #[test]
+    fn backends_have_defaults_and_refuse_unknown_keys() {
+        let config: Config = toml::from_str(
+            "[backends]\ndefault = \"auto\"\n[backends.onnxruntime]\nlibrary = \"/opt/ort/libonnxruntime.so\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.backends.default, "auto");
+        assert_eq!(config.backends.auto, ["onnxruntime", "openvino", "tract"]);
+        assert_eq!(config.backends.onnxruntime.intra_threads, 1);
+        assert_eq!(config.backends.openvino.streams, 0);
+        assert!(toml::from_str::<Config>("[backends.openvino]\nlib = \"x\"").is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! `main.rs` is a thin CLI over this library, so tests start real nodes in-process.
 #![deny(missing_docs)]
 
+pub mod backends;
 pub mod config;
 pub mod http;
 pub mod node;

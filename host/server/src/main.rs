@@ -1,5 +1,6 @@
-//! `edge-infer`: the node binary. `serve` runs a node; the other verbs (`tenant`, `model`, `component`,
-//! `endpoint`, `call`) are clients of a running node's HTTP API, in [`cli`].
+//! `edge-infer`: the node binary. `serve` runs a node; `backends` lists the inference backends this build and
+//! config offer; the other verbs (`tenant`, `model`, `component`, `endpoint`, `call`) are clients of a running
+//! node's HTTP API, in [`cli`].
 
 mod cli;
 
@@ -32,6 +33,16 @@ enum Command {
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+    /// Lists the inference backends: which this build has, which this node can use with its config (library
+    /// found and loaded), the default, and the order `auto` tries them in. Exits 1 when the config points at a
+    /// library that does not load.
+    #[command(after_help = "Libraries: [backends.onnxruntime] library or ORT_DYLIB_PATH; [backends.openvino] \
+        library, OPENVINO_INSTALL_DIR or LD_LIBRARY_PATH (see README, Backends).")]
+    Backends {
+        /// TOML config file, as for `serve`.
+        #[arg(long, env = ENV_CONFIG)]
+        config: Option<PathBuf>,
     },
     #[command(flatten)]
     Client(cli::ClientCommand),
@@ -100,6 +111,15 @@ fn main() -> anyhow::Result<ExitCode> {
             print!("{}", settings.to_toml());
             eprintln!("configuration ok");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Backends { config } => {
+            let settings = match &config {
+                Some(path) => Config::from_file(path)?,
+                None => Config::default(),
+            };
+            let survey = edge_infer::backends::survey(&settings, edge_infer_nn::Backends::default());
+            print!("{}", survey.render());
+            Ok(if survey.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Client(command) => Ok(cli::run(command)),
     }

@@ -17,7 +17,8 @@ use std::sync::{Arc, RwLock};
 /// How to build a node beyond its config.
 #[derive(Clone, Default)]
 pub struct NodeOptions {
-    /// The inference backends; tract alone by default. Tests add a gated fake here.
+    /// The inference backends to start from: tract alone by default; tests add a gated fake here. The backends
+    /// the config's `[backends]` finds are added to these.
     pub backends: Backends,
 }
 
@@ -52,7 +53,8 @@ impl Node {
             }
         }
         let metrics = Arc::new(edge_infer_metrics::Metrics::new());
-        let models = ModelCache::with_metrics(options.backends, metrics);
+        let backends = crate::backends::survey(&config, options.backends).into_backends()?;
+        let models = ModelCache::with_metrics(backends, metrics);
         let inference = Arc::new(Inference::new(models, config.threads()));
         let runtime_config = RuntimeConfig {
             memory_limit: config.guest_memory_mib << 20,

@@ -15,7 +15,9 @@ fn parse(args: &[&str]) -> Result<ClientCommand, clap::Error> {
     let cli = Cli::try_parse_from(std::iter::once("edge-infer").chain(args.iter().copied()))?;
     match cli.command {
         Command::Client(command) => Ok(command),
-        Command::Serve(_) | Command::Config { .. } => panic!("{args:?} parsed as a node command"),
+        Command::Serve(_) | Command::Config { .. } | Command::Backends { .. } => {
+            panic!("{args:?} parsed as a node command")
+        }
     }
 }
 
@@ -30,6 +32,12 @@ fn call(args: &[&str]) -> CallArgs {
 fn serve_still_parses() {
     let cli = Cli::try_parse_from(["edge-infer", "serve", "--listen", "127.0.0.1:0"]).unwrap();
     assert!(matches!(cli.command, Command::Serve(args) if args.listen.is_some()));
+}
+
+#[test]
+fn backends_takes_a_config_file() {
+    let cli = Cli::try_parse_from(["edge-infer", "backends", "--config", "node.toml"]).unwrap();
+    assert!(matches!(cli.command, Command::Backends { config: Some(ref p) } if p.to_str() == Some("node.toml")));
 }
 
 #[test]
