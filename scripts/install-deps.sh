@@ -4,7 +4,7 @@
 #   fonts-dejavu-core   the font the test pages are rendered with
 #   prometheus          promtool, which checks the /metrics exposition
 #   espeak-ng           speech for the voice-activity example
-#   build-essential, curl, pkg-config
+#   build-essential, curl
 set -euo pipefail
 missing=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)

@@ -226,4 +226,30 @@ async fn bad_uploads_are_clear_4xx_and_the_node_keeps_serving() {
     assert_eq!(status, StatusCode::CREATED, "still accepting good uploads: {answer}");
     let (_, listed) = call(&node, Method::GET, "/v1/components", Some(&a), None).await;
     assert_eq!(listed["components"], json!([]), "no refused upload entered the catalog");
+
+    // Model quotas: at most 2 models of at most 200 bytes (the fixtures are 140-350 bytes).
+    let limits = json!({"max_models": 2, "max_model_bytes": 200}).to_string().into_bytes();
+    assert_eq!(
+        call(&node, Method::PUT, "/admin/tenants/acme/limits", Some(ADMIN), Some(limits)).await.0,
+        StatusCode::OK
+    );
+    let small = std::fs::read(fixture("identity_u8.onnx")).unwrap();
+    assert!(small.len() <= 200, "fixture size {}", small.len());
+    let (status, body) = call(&node, Method::PUT, "/v1/models/big", Some(&a), file(fixture("mlp.onnx"))).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::PAYLOAD_TOO_LARGE, json!("quota_exceeded")),
+        "{body}"
+    );
+    assert_eq!(
+        call(&node, Method::PUT, "/v1/models/second", Some(&a), Some(small.clone())).await.0,
+        StatusCode::CREATED
+    );
+    let (status, body) = call(&node, Method::PUT, "/v1/models/third", Some(&a), Some(small.clone())).await;
+    assert_eq!((status, body["error"]["code"].clone()), (StatusCode::FORBIDDEN, json!("quota_exceeded")), "{body}");
+    // A new version of an existing model is not a new model.
+    assert_eq!(
+        call(&node, Method::PUT, "/v1/models/second", Some(&a), file(fixture("identity_i8.onnx"))).await.0,
+        StatusCode::CREATED
+    );
 }

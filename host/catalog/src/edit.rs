@@ -17,7 +17,7 @@ pub enum EditError {
     Invalid(String),
 }
 
-/// A fresh API key: 256 random bits, prefixed so leaked keys are easy to spot.
+/// A fresh API key: two random v4 UUIDs (244 random bits), prefixed so leaked keys are easy to spot.
 pub fn generate_key() -> String {
     let a = uuid::Uuid::new_v4().simple().to_string();
     let b = uuid::Uuid::new_v4().simple().to_string();

@@ -137,7 +137,8 @@ fn serve(settings: Config) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let node = Node::start(settings, NodeOptions::default()).await?;
         let listener = tokio::net::TcpListener::bind(node.config().listen).await?;
-        tracing::info!("edge-infer listening on http://{}", listener.local_addr()?);
+        let scheme = if node.config().tls_cert.is_some() { "https" } else { "http" };
+        tracing::info!("edge-infer listening on {scheme}://{}", listener.local_addr()?);
         edge_infer::http::serve(node, listener, shutdown_signal()).await
     })
 }

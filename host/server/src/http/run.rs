@@ -175,11 +175,14 @@ fn guest_error(e: GuestError) -> ApiError {
             "endpoint_unavailable",
             format!("the endpoint cannot run: {reason}"),
         ),
-        GuestError::Busy => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "every guest instance slot of this node is in use: retry shortly",
-        ),
+        GuestError::Busy => ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "every guest instance slot of this node is in use: retry shortly",
+            )
+        },
         GuestError::Trap(kind) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "guest_trap",

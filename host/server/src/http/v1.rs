@@ -141,6 +141,7 @@ fn endpoint_json(version: u32, e: &EndpointVersion) -> Value {
         "models": e.models.iter().map(|(a, m)| (a.clone(), String::from(m.clone()))).collect::<BTreeMap<_, _>>(),
         "config": e.config,
         "public": e.public,
+        "deadline_ms": e.deadline_ms,
     })
 }
 
@@ -198,6 +199,32 @@ async fn store(node: &Node, bytes: Bytes) -> Result<Digest, ApiError> {
     stored.map_err(|e| ApiError::internal(format!("the upload could not be stored: {e}")))
 }
 
+/// A tenant's model quotas: the size of one model, and how many it may have.
+fn check_model_quota(node: &Node, tenant: &str, name: &str, size: u64) -> Result<(), ApiError> {
+    let catalog = node.catalog();
+    let Some(t) = catalog.tenants.get(tenant) else { return Ok(()) };
+    if let Some(max) = t.limits.max_model_bytes
+        && size > max
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "quota_exceeded",
+            format!("the model is {size} bytes; this tenant may upload models of at most {max} bytes"),
+        ));
+    }
+    if let Some(max) = t.limits.max_models
+        && !t.models.contains_key(name)
+        && t.models.len() >= max as usize
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "quota_exceeded",
+            format!("this tenant may have at most {max} models; delete one first"),
+        ));
+    }
+    Ok(())
+}
+
 async fn put_model(
     node: &Node,
     tenant: &str,
@@ -205,6 +232,7 @@ async fn put_model(
     config: ModelConfig,
     bytes: Bytes,
 ) -> Result<Response<Body>, ApiError> {
+    check_model_quota(node, tenant, name, bytes.len() as u64)?;
     let digest = Digest::of(&bytes);
     let key = ModelKey { digest: digest.as_str().to_string(), config: config.clone() };
     let source = bytes.clone();
