@@ -36,7 +36,7 @@ for features in "" onnxruntime openvino cuda; do
 done
 
 say "host tests (builds the guests in target/guests first)"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 say "guest unit tests (native)"
 (cd guest && CARGO_TARGET_DIR=../target/guests-native cargo test --workspace --locked --target "$(rustc -vV | sed -n 's/^host: //p')")

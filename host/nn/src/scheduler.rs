@@ -360,6 +360,11 @@ mod tests {
         let failed = pool.run("t", || -> u32 { panic!("backend bug") }).await;
         assert!(failed.is_err());
         assert_eq!(pool.run("t", || 5).await.unwrap(), 5);
+        // The result is sent from inside the job, so the thread books the job's end a moment later.
+        let deadline = Instant::now() + WAIT;
+        while pool.stats().running != 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert_eq!(pool.stats(), SchedulerStats { threads: 1, running: 0, queued: 0 });
     }
 
