@@ -132,6 +132,48 @@ async fn the_fixtures_give_the_same_answers_on_every_backend() {
     }
 }
 
+/// bfloat16 goes through byte for byte, over the `tensor` guest and over `/v2`, on the backends that run it
+/// (onnxruntime, openvino); tract refuses such a model by name (its unit tests), and a bf16 tensor for an
+/// f32 input is a type error (`tensors.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bf16_round_trips_on_the_backends_that_run_it() {
+    let with_bf16: Vec<&str> = backends().into_iter().filter(|b| *b != "tract").collect();
+    let mut toml = format!("[tenants.acme]\nkey_hashes = [\"{}\"]\n", edge_infer_catalog::hash_key("acme-key"));
+    for backend in &with_bf16 {
+        toml += &format!(
+            "[tenants.acme.models.id_bf16_{backend}]\npath = {}\nbackend = \"{backend}\"\n",
+            toml_path(&fixture("identity_bf16.onnx"))
+        );
+    }
+    toml += &format!(
+        "[tenants.acme.components.tensor]\npath = {}\n[tenants.acme.endpoints.tensor]\ncomponent = \"tensor\"\npublic = true\n",
+        toml_path(Path::new(guests::TENSOR))
+    );
+    let node = TestNode::start(&toml, with_engine_libraries).await;
+    let values: Vec<f32> = (0..12).map(|i| i as f32 * 0.375 - 2.0).collect();
+    let bytes: Vec<u8> = values.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect();
+    for backend in &with_bf16 {
+        let model = format!("id_bf16_{backend}");
+        let response = raw(&node, &model, "bf16", "3,4", bytes.clone()).await;
+        assert_eq!(response.status(), 200, "{backend}");
+        assert_eq!(response.headers()["x-tensor-type"], "bf16");
+        assert_eq!(response.bytes().await.unwrap().to_vec(), bytes, "{backend}: the same bytes back");
+
+        let request = json!({"inputs": [{"name": "x", "datatype": "BF16", "shape": [3, 4], "data": values}]});
+        let response = client()
+            .post(node.url(&format!("/v2/models/{model}/infer")))
+            .bearer_auth("acme-key")
+            .json(&request)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{backend}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["outputs"][0]["datatype"], "BF16", "{body}");
+        assert_eq!(body["outputs"][0]["data"], json!(values), "{backend}: every value is exact in bf16");
+    }
+}
+
 /// Runs a JSON request on `model` and returns every output's data, one after the other.
 async fn outputs(node: &TestNode, model: &str, inputs: Value) -> Vec<f64> {
     let response = client()

@@ -324,7 +324,7 @@ async fn bad_requests_are_400s_that_name_the_input_and_what_was_expected() {
             input(json!([1, 3]), "BYTES", json!(["a", "b", "c"])),
             "input \"x\": the model expects datatype FP32, got BYTES",
         ),
-        (input(json!([1, 3]), "BF16", json!([1, 2, 3])), "input \"x\": datatype BF16 is not supported"),
+        (input(json!([1, 3]), "BF16", json!([1, 2, 3])), "input \"x\": the model expects datatype FP32, got BF16"),
         (input(json!([1, 3]), "FP32", json!([1, "two", 3])), "input \"x\": data element 1 is \"two\""),
         (input(json!([1, 3]), "FP32", json!([[1, 2], [3]])), "input \"x\": nested data must follow shape [1, 3]"),
         (json!({"inputs": []}), "input \"x\" is missing"),

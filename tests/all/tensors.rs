@@ -1,5 +1,5 @@
 //! Tensors through the generic `tensor` guest: every element type wasi:nn carries goes through byte for
-//! byte; bf16 and wrong shapes come back as errors that say what was wrong.
+//! byte; a type the model does not take and wrong shapes come back as errors that say what was wrong.
 
 use edge_infer_tests::{TestNode, client, fixture, tensor_tenant};
 use serde_json::Value;
@@ -41,14 +41,14 @@ async fn every_wasi_nn_type_round_trips_byte_for_byte() {
 }
 
 #[tokio::test]
-async fn bf16_is_a_clear_unsupported_error() {
+async fn bf16_for_an_f32_input_is_a_clear_type_error() {
     let node = node().await;
     let response = raw(&node, "id_f32", "bf16", "1,4", vec![0; 8]).await;
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "nn_unsupported_operation", "{body}");
+    assert_eq!(body["error"]["code"], "nn_invalid_argument", "{body}");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("bf16") && message.contains("\"x\""), "{message}");
+    assert!(message.contains("input \"x\": expected element type f32, got bf16"), "{message}");
 }
 
 #[tokio::test]

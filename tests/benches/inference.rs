@@ -18,7 +18,10 @@
 //! - `sandbox/probe_echo_instantiate_plus_trivial_handler`: a full request to the `probe` guest's `/echo` (new
 //!   store, instantiate, a handler that answers a small JSON, drop);
 //! - `sandbox/probe_echo_602k_body`: the same with the model input (602,112 bytes) as the body, which the guest
-//!   reads in full: the cost of moving the input into a guest.
+//!   reads in full: the cost of moving the input into a guest;
+//! - `sandbox/probe_echo_602k_body_fresh_pages`: the same on a second node whose pool slots keep nothing
+//!   resident (`guest_keep_resident_kib = 0`), so every guest faults in fresh pages: what the node's default
+//!   `guest_keep_resident_kib` saves.
 //!
 //! Both sides use the node's one loaded model and its one inference thread, on a current-thread tokio runtime.
 //! Inputs and requests are built outside the timed part. Results and how to run: `BENCHMARKS.md` at the
@@ -45,6 +48,8 @@ struct Fixture {
     native: Arc<Inference>,
     model: Arc<dyn LoadedModel>,
     node: Arc<Node>,
+    /// The same node with `guest_keep_resident_kib = 0`.
+    fresh_pages: Arc<Node>,
     tensor: GuestCall,
     probe: GuestCall,
     _data: tempfile::TempDir,
@@ -65,13 +70,18 @@ impl Fixture {
         catalog.push_str("[tenants.bench.endpoints.probe]\ncomponent = \"probe\"\npublic = true\n");
         let catalog_path = data.path().join("catalog.toml");
         std::fs::write(&catalog_path, catalog).unwrap();
-        let config = Config {
-            data_dir: data.path().join("data"),
-            catalog: Some(catalog_path),
-            inference_threads: 1,
-            ..Config::default()
+        let start = |name: &str, keep_resident_kib: usize| {
+            let config = Config {
+                data_dir: data.path().join(name),
+                catalog: Some(catalog_path.clone()),
+                inference_threads: 1,
+                guest_keep_resident_kib: keep_resident_kib,
+                ..Config::default()
+            };
+            rt.block_on(Node::start(config, NodeOptions::default())).expect("node starts")
         };
-        let node = rt.block_on(Node::start(config, NodeOptions::default())).expect("node starts");
+        let node = start("data", Config::default().guest_keep_resident_kib);
+        let fresh_pages = start("fresh-pages", 0);
         let tenant = node.catalog().tenants["bench"].clone();
         let call = |endpoint: &str| GuestCall {
             tenant: Arc::from("bench"),
@@ -85,7 +95,7 @@ impl Fixture {
         // pool thread that the guest's `compute` reaches, so the rows differ by the sandbox alone.
         let native = node.runtime().models().inference().clone();
         let model = rt.block_on(node.runtime().models().load(&tensor.endpoint.models["orientation"])).expect("model");
-        let fixture = Self { rt, input, native, model, node, tensor, probe, _data: data };
+        let fixture = Self { rt, input, native, model, node, fresh_pages, tensor, probe, _data: data };
         fixture.check();
         fixture
     }
@@ -133,6 +143,15 @@ impl Fixture {
     /// One request through a guest, without HTTP: its status, headers and whole body.
     fn call(&self, call: &GuestCall, request: hyper::Request<Full<Bytes>>) -> (http::response::Parts, Bytes) {
         self.rt.block_on(guest(self.node.runtime(), call.clone(), request))
+    }
+
+    /// [`Self::call`] on the node that keeps no guest memory resident.
+    fn call_fresh_pages(
+        &self,
+        call: &GuestCall,
+        request: hyper::Request<Full<Bytes>>,
+    ) -> (http::response::Parts, Bytes) {
+        self.rt.block_on(guest(self.fresh_pages.runtime(), call.clone(), request))
     }
 
     /// Once, before timing: the guest answers exactly the native output, and the probe answers.
@@ -213,6 +232,13 @@ fn sandbox(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture) {
         b.iter_batched(
             || Fixture::echo_request(f.input.clone()),
             |request| f.call(&f.probe, request),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("probe_echo_602k_body_fresh_pages", |b| {
+        b.iter_batched(
+            || Fixture::echo_request(f.input.clone()),
+            |request| f.call_fresh_pages(&f.probe, request),
             BatchSize::SmallInput,
         )
     });

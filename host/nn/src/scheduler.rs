@@ -8,15 +8,21 @@
 //! its jobs actually ran on the pool, and the next free thread takes the oldest job of the tenant whose clock
 //! is furthest behind. A tenant that becomes busy starts at the current clock, so idling earns no credit.
 //! A job is charged an estimate (its tenant's recent average) when it starts and the truth when it ends.
-//! While others wait, one tenant may hold at most `threads - 1` threads, so a flood from one tenant never
-//! takes the whole pool.
+//! While another tenant is active (it has a job queued or running, or had one within the last
+//! [`ACTIVE_FOR`]), one tenant may hold at most `threads - 1` threads: a flood from one tenant never takes the
+//! whole pool, and a tenant with a light steady load finds a thread free instead of waiting for a heavy job to
+//! finish (jobs cannot be pre-empted). A tenant alone on the node uses every thread.
 //!
 //! A picked job is the natural place for batching to grow: it can take queued jobs of the same model along.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a tenant counts as active after its last job: while another tenant is active, no tenant holds
+/// more than `threads - 1` threads.
+pub const ACTIVE_FOR: Duration = Duration::from_secs(1);
 
 /// A unit of work for the pool, tagged with the tenant it is charged to.
 pub struct Job {
@@ -81,6 +87,8 @@ struct TenantQueue {
     vtime: u64,
     /// Recent average job cost in microseconds, charged up front when a job starts.
     estimate: u64,
+    /// When a job of this tenant was last queued or finished.
+    last_seen: Option<Instant>,
 }
 
 impl Scheduler {
@@ -109,6 +117,7 @@ impl Scheduler {
             queue.vtime = queue.vtime.max(clock);
         }
         queue.jobs.push_back(job);
+        queue.last_seen = Some(Instant::now());
         drop(state);
         self.shared.wake.notify_one();
     }
@@ -173,8 +182,11 @@ impl Shared {
             if state.stopping {
                 return;
             }
-            let Some(tenant) = state.pick(self.threads) else {
-                state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            state.forget_idle(now);
+            let Some(tenant) = state.pick(self.threads, now) else {
+                // A tenant going quiet (ACTIVE_FOR) may let another take more threads: look again by then.
+                state = self.wake.wait_timeout(state, ACTIVE_FOR).unwrap_or_else(|p| p.into_inner()).0;
                 continue;
             };
             let queue = state.tenants.get_mut(&tenant).expect("picked tenant exists");
@@ -201,25 +213,35 @@ impl Shared {
             queue.running -= 1;
             queue.vtime = queue.vtime - charged + cost;
             queue.estimate = if queue.estimate == 0 { cost } else { (queue.estimate * 7 + cost) / 8 };
-            if queue.jobs.is_empty() && queue.running == 0 && queue.vtime <= state.clock {
-                state.tenants.remove(&tenant);
-            }
+            queue.last_seen = Some(Instant::now());
             // A finished job may make another tenant's job eligible (the per-tenant cap).
             self.wake.notify_all();
         }
     }
 }
 
+impl TenantQueue {
+    fn active(&self, now: Instant) -> bool {
+        !self.jobs.is_empty() || self.running > 0 || self.last_seen.is_some_and(|t| now - t < ACTIVE_FOR)
+    }
+}
+
 impl State {
     /// The tenant whose next job runs now: the one furthest behind among those allowed another thread.
-    fn pick(&self, threads: usize) -> Option<Arc<str>> {
+    fn pick(&self, threads: usize, now: Instant) -> Option<Arc<str>> {
         let cap = threads.saturating_sub(1).max(1);
-        let waiting = self.tenants.values().filter(|q| !q.jobs.is_empty()).count();
+        let active = self.tenants.values().filter(|q| q.active(now)).count();
         self.tenants
             .iter()
-            .filter(|(_, q)| !q.jobs.is_empty() && (q.running < cap || waiting == 1))
+            .filter(|(_, q)| !q.jobs.is_empty() && (q.running < cap || active == 1))
             .min_by_key(|(_, q)| q.vtime)
             .map(|(tenant, _)| tenant.clone())
+    }
+
+    /// Drops the tenants that are neither active nor owed time (idling earns no credit).
+    fn forget_idle(&mut self, now: Instant) {
+        let clock = self.clock;
+        self.tenants.retain(|_, q| q.active(now) || q.vtime > clock);
     }
 }
 
@@ -286,6 +308,28 @@ mod tests {
             let _ = gate.send(());
         }
         assert_eq!(starts.recv_timeout(WAIT).unwrap(), "a3");
+    }
+
+    #[test]
+    fn a_recently_active_tenant_keeps_a_thread_free_until_it_goes_quiet() {
+        let pool = Scheduler::new(2);
+        let (started, starts) = mpsc::channel();
+        // Tenant b runs one short job and is done: it still counts as active for ACTIVE_FOR.
+        let (b, open_b) = gated("b", "b1", &started);
+        pool.submit(b);
+        assert_eq!(starts.recv_timeout(WAIT).unwrap(), "b1");
+        open_b.send(()).unwrap();
+        let b_done = Instant::now();
+        let (a1, open_a1) = gated("a", "a1", &started);
+        let (a2, open_a2) = gated("a", "a2", &started);
+        pool.submit(a1);
+        pool.submit(a2);
+        assert_eq!(starts.recv_timeout(WAIT).unwrap(), "a1");
+        // a2 waits although a thread is idle, until b has been quiet for ACTIVE_FOR.
+        assert_eq!(starts.recv_timeout(WAIT).unwrap(), "a2");
+        assert!(b_done.elapsed() >= ACTIVE_FOR, "a took the second thread while b was active");
+        open_a1.send(()).unwrap();
+        open_a2.send(()).unwrap();
     }
 
     #[test]

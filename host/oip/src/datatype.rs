@@ -5,7 +5,7 @@ use crate::OipError;
 use edge_infer_nn::ElementType;
 
 /// The datatypes a request may use, for messages.
-const ACCEPTED: &str = "BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES";
+const ACCEPTED: &str = "BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BF16, BYTES";
 
 /// The protocol name of an element type (`f32` → `FP32`).
 pub fn datatype_name(ty: ElementType) -> &'static str {
@@ -28,7 +28,8 @@ pub fn datatype_name(ty: ElementType) -> &'static str {
 }
 
 /// The element type of a request's datatype. Names are case-sensitive, as the protocol says. `BF16` (a
-/// Triton datatype outside the protocol's table) is refused: no backend of this node runs bfloat16.
+/// Triton datatype outside the protocol's table) is accepted: models with bfloat16 inputs run on the
+/// onnxruntime and openvino backends (tract refuses them at load, by name).
 pub fn element_type(datatype: &str) -> Result<ElementType, String> {
     Ok(match datatype {
         "BOOL" => ElementType::Bool,
@@ -44,12 +45,7 @@ pub fn element_type(datatype: &str) -> Result<ElementType, String> {
         "FP32" => ElementType::F32,
         "FP64" => ElementType::F64,
         "BYTES" => ElementType::String,
-        "BF16" => {
-            return Err(format!(
-                "datatype BF16 is not supported: this node's backends do not run bfloat16 (send FP32, or FP16 \
-                 where the model takes it); supported datatypes are {ACCEPTED}"
-            ));
-        }
+        "BF16" => ElementType::Bf16,
         other => return Err(format!("unknown datatype \"{other}\"; expected one of {ACCEPTED}")),
     })
 }
@@ -64,14 +60,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_element_type_round_trips_except_bf16() {
+    fn every_element_type_round_trips() {
         for ty in ElementType::ALL {
             let name = datatype_name(ty);
-            if ty == ElementType::Bf16 {
-                assert!(element_type(name).unwrap_err().contains("BF16 is not supported"));
-            } else {
-                assert_eq!(element_type(name), Ok(ty), "{name}");
-            }
+            assert_eq!(element_type(name), Ok(ty), "{name}");
         }
     }
 

@@ -259,7 +259,7 @@ mod tests {
             (json!({"inputs": [{"name": "x", "datatype": "FP32"}]}), "input \"x\" has no \"shape\""),
             (json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1]}]}), "has no \"data\" and no binary"),
             (json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1], "data": [1]}]}), "non-negative"),
-            (json!({"inputs": [{"name": "x", "datatype": "BF16", "shape": [1], "data": [1]}]}), "BF16 is not"),
+            (json!({"inputs": [{"name": "x", "datatype": "BF17", "shape": [1], "data": [1]}]}), "unknown datatype"),
             (
                 json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [4294967296u64, 4294967296u64], "data": []}]}),
                 "has too many elements",

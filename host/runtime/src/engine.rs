@@ -26,6 +26,9 @@ pub struct RuntimeConfig {
     pub memory_limit: usize,
     /// Guest instances alive at once (pool slots).
     pub max_instances: u32,
+    /// Bytes of each slot's linear memory kept resident and zeroed in place between guests, instead of being
+    /// returned to the kernel (which makes the next guest fault in fresh pages).
+    pub keep_resident: usize,
     /// Fuel (roughly, wasm instructions) one guest call may burn; `None` turns fuel metering off.
     pub fuel: Option<u64>,
     /// Whether guests may use raw `wasi:nn/graph.load` with model bytes of their own.
@@ -41,6 +44,7 @@ impl RuntimeConfig {
             cache_dir: data_dir.join("compiled"),
             memory_limit: 256 << 20,
             max_instances: 256,
+            keep_resident: 4 << 20,
             fuel: None,
             allow_raw_load: false,
             output_capture: 16 << 10,
@@ -68,7 +72,8 @@ impl Runtime {
             .total_core_instances(config.max_instances * 4)
             .total_memories(config.max_instances * 2)
             .total_tables(config.max_instances * 4)
-            .max_memory_size(config.memory_limit);
+            .max_memory_size(config.memory_limit)
+            .linear_memory_keep_resident(config.keep_resident.min(config.memory_limit));
         let mut wasm = wasmtime::Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)

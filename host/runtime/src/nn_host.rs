@@ -239,13 +239,6 @@ impl inference::HostGraphExecutionContext for GuestState {
         for (name, handle) in inputs {
             tensors.push((name, self.table.delete(handle)?.0));
         }
-        if let Some((name, _)) = tensors.iter().find(|(_, t)| t.ty() == ElementType::Bf16) {
-            let e = NnError::unsupported(format!(
-                "input \"{name}\" is bf16, which the {} backend does not support",
-                model.backend()
-            ));
-            return self.nn_result(Err(e));
-        }
         let tenant = self.nn.tenant.clone();
         let outputs = self.nn.source.inference().compute_timed(&tenant, model, tensors).await;
         let outputs = match outputs {

@@ -59,6 +59,7 @@ impl Node {
         let runtime_config = RuntimeConfig {
             memory_limit: config.guest_memory_mib << 20,
             max_instances: config.max_instances,
+            keep_resident: config.guest_keep_resident_kib << 10,
             fuel: (config.guest_fuel > 0).then_some(config.guest_fuel),
             allow_raw_load: config.allow_raw_load,
             ..RuntimeConfig::new(&config.data_dir)
