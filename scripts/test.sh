@@ -11,10 +11,12 @@ say() { printf '\n== %s\n' "$*"; }
 say "system packages"
 bash scripts/install-deps.sh
 
-if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-wasip2; then
-    say "adding the wasm32-wasip2 target"
-    rustup target add wasm32-wasip2
-fi
+for target in wasm32-wasip2 wasm32-wasip1; do
+    if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
+        say "adding the $target target"
+        rustup target add "$target"
+    fi
+done
 
 say "test data (venv, models, rendered pages, onnxruntime references)"
 bash scripts/prepare-test-data.sh
@@ -26,6 +28,7 @@ wit/vendor.sh --check
 say "format"
 cargo fmt --all --check
 (cd guest && cargo fmt --all --check)
+(cd guest/preview1 && cargo fmt --all --check)
 
 say "clippy"
 # The workspace build has both optional backends on (edge-infer-tests enables them), so one build lints and

@@ -11,6 +11,7 @@ mod limits;
 mod oip;
 mod operations;
 mod orientation;
+mod preview1;
 mod sandbox;
 mod scheduler;
 mod tenants;

@@ -203,7 +203,7 @@ async fn bad_uploads_are_clear_4xx_and_the_node_keeps_serving() {
         ("/v1/models/m", onnx[..onnx.len() / 2].to_vec(), "invalid_model", "cannot load"),
         ("/v1/models/m", unknown_op, "invalid_model", "NoSuchOp"),
         ("/v1/components/c", wasm[..wasm.len() / 2].to_vec(), "invalid_component", "does not compile"),
-        ("/v1/components/c", core_module, "invalid_component", "core wasm module"),
+        ("/v1/components/c", core_module, "invalid_component", "exporting `_start`"),
         ("/v1/components/c", empty_component, "invalid_component", "does not export wasi:http/incoming-handler"),
         ("/v1/components/c", b"garbage".to_vec(), "invalid_component", "not a wasm component"),
         ("/v1/endpoints/e", b"{not json".to_vec(), "bad_json", "expected"),

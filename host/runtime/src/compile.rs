@@ -1,10 +1,12 @@
-//! Compiled components, once per node: in memory as ready-to-instantiate `ProxyPre`s, and on the node's own
-//! disk keyed by digest and engine fingerprint, so a restarted node serves without compiling again.
+//! Compiled guests, once per node: in memory ready to instantiate (a component's `ProxyPre`, a preview 1
+//! module's `InstancePre`), and on the node's own disk keyed by digest and engine fingerprint, so a restarted
+//! node serves without compiling again.
 //!
 //! Compiled code is only ever loaded from files this node wrote itself into its cache directory: loading
 //! native code trusts its source, so artifacts never come from the shared store.
 
 use crate::Runtime;
+use crate::cgi::CgiState;
 use crate::state::GuestState;
 use anyhow::Context as _;
 use edge_infer_catalog::Digest;
@@ -15,8 +17,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
-use wasmtime::Engine;
 use wasmtime::component::Component;
+use wasmtime::{Engine, InstancePre, Module, Precompiled};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// Counts of how components became ready since the node started.
@@ -28,9 +30,47 @@ pub struct CompileStats {
     pub cached: u64,
 }
 
+/// A guest ready to instantiate.
+#[derive(Clone)]
+pub(crate) enum Prepared {
+    /// A component with `wasi:http/incoming-handler`.
+    Component(ProxyPre<GuestState>),
+    /// A WASI preview 1 command module, run CGI-style.
+    Module(InstancePre<CgiState>),
+}
+
+/// A compiled guest, not linked yet.
+pub(crate) enum Compiled {
+    Component(Component),
+    Module(Module),
+}
+
+/// Whether `wasm` is a component (else a core module), by its header.
+pub(crate) fn is_component(wasm: &[u8]) -> bool {
+    wasm.get(4..8) == Some(&[0x0d, 0x00, 0x01, 0x00])
+}
+
+impl Compiled {
+    /// Links the guest with the node's imports.
+    fn prepare(&self, runtime: &Runtime) -> anyhow::Result<Prepared> {
+        match self {
+            Self::Component(component) => {
+                let pre = runtime.linker.instantiate_pre(component).map_err(anyhow::Error::from)?;
+                let pre = ProxyPre::new(pre)
+                    .map_err(anyhow::Error::from)
+                    .context("the component does not export wasi:http/incoming-handler")?;
+                Ok(Prepared::Component(pre))
+            }
+            Self::Module(module) => {
+                Ok(Prepared::Module(runtime.cgi_linker.instantiate_pre(module).map_err(anyhow::Error::from)?))
+            }
+        }
+    }
+}
+
 pub(crate) struct ComponentCache {
     dir: PathBuf,
-    slots: Mutex<HashMap<Digest, Arc<OnceCell<ProxyPre<GuestState>>>>>,
+    slots: Mutex<HashMap<Digest, Arc<OnceCell<Prepared>>>>,
     compiled: AtomicU64,
     cached: AtomicU64,
 }
@@ -50,10 +90,10 @@ impl ComponentCache {
         &self,
         runtime: &Runtime,
         digest: &Digest,
-        component: Component,
+        compiled: Compiled,
         native: &[u8],
     ) -> anyhow::Result<()> {
-        let pre = ProxyPre::new(runtime.linker.instantiate_pre(&component)?)?;
+        let pre = compiled.prepare(runtime)?;
         write_atomically(&self.dir.join(format!("{}.cwasm", digest.as_str())), native)
             .map_err(|e| anyhow::Error::new(CacheWriteError(e.to_string())))?;
         let slot = self.slots.lock().expect("component cache lock").entry(digest.clone()).or_default().clone();
@@ -68,9 +108,9 @@ impl ComponentCache {
         CompileStats { compiled: self.compiled.load(Ordering::Relaxed), cached: self.cached.load(Ordering::Relaxed) }
     }
 
-    /// The ready component `digest`: from memory, else from the disk cache, else compiled from the store's
+    /// The ready guest `digest`: from memory, else from the disk cache, else compiled from the store's
     /// bytes (on a blocking thread). Concurrent first callers wait for one compile.
-    pub(crate) async fn get(&self, runtime: &Runtime, digest: &Digest) -> anyhow::Result<ProxyPre<GuestState>> {
+    pub(crate) async fn get(&self, runtime: &Runtime, digest: &Digest) -> anyhow::Result<Prepared> {
         let slot = self.slots.lock().expect("component cache lock").entry(digest.clone()).or_default().clone();
         let pre = slot
             .get_or_try_init(|| async {
@@ -91,10 +131,7 @@ impl ComponentCache {
                 let metrics = runtime.models.inference().metrics();
                 let metric = if compiled { &metrics.components_compiled } else { &metrics.components_from_cache };
                 metric.inc();
-                let pre = runtime.linker.instantiate_pre(&component).map_err(anyhow::Error::from)?;
-                ProxyPre::new(pre)
-                    .map_err(anyhow::Error::from)
-                    .context("the component does not export wasi:http/incoming-handler")
+                component.prepare(runtime)
             })
             .await?;
         Ok(pre.clone())
@@ -106,11 +143,17 @@ impl ComponentCache {
 #[error("writing the compile cache: {0}")]
 pub(crate) struct CacheWriteError(String);
 
-/// Compiles `wasm` and writes the result to `path` atomically.
-fn compile_to(engine: &Engine, wasm: &[u8], path: &std::path::Path) -> anyhow::Result<Component> {
-    let native = engine.precompile_component(wasm)?;
-    write_atomically(path, &native)?;
-    from_native(engine, &native)
+/// Compiles `wasm` (a component or a core module) and writes the result to `path` atomically.
+fn compile_to(engine: &Engine, wasm: &[u8], path: &std::path::Path) -> anyhow::Result<Compiled> {
+    if is_component(wasm) {
+        let native = engine.precompile_component(wasm)?;
+        write_atomically(path, &native)?;
+        Ok(Compiled::Component(from_native(engine, &native)?))
+    } else {
+        let native = engine.precompile_module(wasm)?;
+        write_atomically(path, &native)?;
+        Ok(Compiled::Module(module_from_native(engine, &native)?))
+    }
 }
 
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -131,8 +174,16 @@ pub(crate) fn from_native(engine: &Engine, native: &[u8]) -> anyhow::Result<Comp
     Ok(component?)
 }
 
-/// The component cached at `path`, if there is a usable one.
-fn load_cached(engine: &Engine, path: &std::path::Path) -> Option<Component> {
+/// The module of `native`, which `precompile_module` on `engine` has just produced in this process.
+pub(crate) fn module_from_native(engine: &Engine, native: &[u8]) -> anyhow::Result<Module> {
+    // SAFETY: as for `from_native`: the bytes come straight from `precompile_module` on this engine.
+    #[allow(unsafe_code)]
+    let module = unsafe { Module::deserialize(engine, native) };
+    Ok(module?)
+}
+
+/// The guest cached at `path`, if there is a usable one.
+fn load_cached(engine: &Engine, path: &std::path::Path) -> Option<Compiled> {
     if !path.exists() {
         return None;
     }
@@ -140,9 +191,16 @@ fn load_cached(engine: &Engine, path: &std::path::Path) -> Option<Component> {
     // temporary file renamed into place, under a name that includes the engine's compatibility hash;
     // wasmtime checks that hash again and refuses a mismatching file.
     #[allow(unsafe_code)]
-    let component = unsafe { Component::deserialize_file(engine, path) };
-    match component {
-        Ok(component) => Some(component),
+    let compiled = unsafe {
+        match Engine::detect_precompiled_file(path) {
+            Ok(Some(Precompiled::Module)) => Module::deserialize_file(engine, path).map(Compiled::Module),
+            Ok(Some(Precompiled::Component)) => Component::deserialize_file(engine, path).map(Compiled::Component),
+            Ok(None) => Err(wasmtime::format_err!("not a compiled artifact")),
+            Err(e) => Err(e),
+        }
+    };
+    match compiled {
+        Ok(compiled) => Some(compiled),
         Err(e) => {
             tracing::warn!(path = %path.display(), "ignoring unusable compile cache entry: {e}");
             None

@@ -56,6 +56,8 @@ impl RuntimeConfig {
 pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<GuestState>,
+    /// The linker of preview 1 (CGI) modules.
+    pub(crate) cgi_linker: wasmtime::Linker<crate::cgi::CgiState>,
     pub(crate) config: RuntimeConfig,
     pub(crate) components: ComponentCache,
     pub(crate) store: Arc<dyn BlobStore>,
@@ -81,6 +83,7 @@ impl Runtime {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(anyhow::Error::from).context("configuring wasmtime")?;
         let linker = crate::state::linker(&engine)?;
+        let cgi_linker = crate::cgi::linker(&engine)?;
         let components = ComponentCache::new(&engine, &config.cache_dir)?;
 
         let ticker = Arc::new(AtomicBool::new(true));
@@ -95,7 +98,7 @@ impl Runtime {
             }
         })?;
         let models = ModelSource::new(inference, store.clone());
-        Ok(Self { engine, linker, config, components, store, models, ticker })
+        Ok(Self { engine, linker, cgi_linker, config, components, store, models, ticker })
     }
 
     /// The sandbox settings.

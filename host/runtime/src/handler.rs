@@ -73,6 +73,13 @@ impl http_body::Body for GuestBody {
     }
 }
 
+impl GuestBody {
+    /// A body that is already complete (a CGI guest's output).
+    pub(crate) fn complete(inner: HyperOutgoingBody) -> Self {
+        Self { inner, outcome: None }
+    }
+}
+
 /// Why a guest produced no response.
 #[derive(Debug, thiserror::Error)]
 pub enum GuestError {
@@ -95,6 +102,12 @@ pub enum GuestError {
     /// The guest answered with a wasi:http error instead of a response.
     #[error("the guest answered with the error {0}")]
     GuestErrorCode(String),
+    /// A preview 1 (CGI) guest exited with a non-zero status.
+    #[error("the guest exited with status {0}")]
+    Exit(i32),
+    /// A preview 1 (CGI) guest printed something that is not a CGI response; the string says what.
+    #[error("the guest's output is not a CGI response: {0}")]
+    BadOutput(String),
 }
 
 impl Runtime {
@@ -104,11 +117,11 @@ impl Runtime {
         call: GuestCall,
         request: hyper::Request<Full<Bytes>>,
     ) -> Result<GuestResponse, GuestError> {
-        let pre = self
-            .components
-            .get(self, &call.endpoint.component)
-            .await
-            .map_err(|e| GuestError::Unavailable(format!("{e:#}")))?;
+        let pre = match self.components.get(self, &call.endpoint.component).await {
+            Ok(crate::compile::Prepared::Component(pre)) => pre,
+            Ok(crate::compile::Prepared::Module(pre)) => return self.handle_cgi(pre, call, request).await,
+            Err(e) => return Err(GuestError::Unavailable(format!("{e:#}"))),
+        };
         let started = Instant::now();
         let timing = Arc::new(Mutex::new(CallTiming::default()));
         let nn = NnCtx {
@@ -210,28 +223,32 @@ const MAX_LOG_LINES: usize = 64;
 
 /// Sends what the guest printed to the log, line by line (at most [`MAX_LOG_LINES`]), tagged with the request.
 fn log_output(tenant: &str, request_id: &str, store: &Store<GuestState>) {
-    for (stream, output) in [("stdout", &store.data().stdout), ("stderr", &store.data().stderr)] {
-        let captured = output.take();
-        let text = String::from_utf8_lossy(&captured.bytes);
-        let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
-        for line in lines.iter().take(MAX_LOG_LINES) {
-            tracing::info!(tenant, request_id, stream, "guest: {line}");
-        }
-        let skipped = lines.len().saturating_sub(MAX_LOG_LINES);
-        if skipped > 0 || captured.dropped > 0 {
-            tracing::info!(
-                tenant,
-                request_id,
-                stream,
-                "guest output cut: {skipped} more lines and {} more bytes not logged",
-                captured.dropped
-            );
-        }
+    log_lines(tenant, request_id, "stdout", &store.data().stdout);
+    log_lines(tenant, request_id, "stderr", &store.data().stderr);
+}
+
+/// Logs what a guest printed on one stream, at most [`MAX_LOG_LINES`] lines.
+pub(crate) fn log_lines(tenant: &str, request_id: &str, stream: &str, output: &crate::limits::CappedOutput) {
+    let captured = output.take();
+    let text = String::from_utf8_lossy(&captured.bytes);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    for line in lines.iter().take(MAX_LOG_LINES) {
+        tracing::info!(tenant, request_id, stream, "guest: {line}");
+    }
+    let skipped = lines.len().saturating_sub(MAX_LOG_LINES);
+    if skipped > 0 || captured.dropped > 0 {
+        tracing::info!(
+            tenant,
+            request_id,
+            stream,
+            "guest output cut: {skipped} more lines and {} more bytes not logged",
+            captured.dropped
+        );
     }
 }
 
 /// What kind of trap this was: in words a caller understands, and as a metric label.
-fn trap_kind(error: &wasmtime::Error, hit_memory_limit: bool) -> (String, &'static str) {
+pub(crate) fn trap_kind(error: &wasmtime::Error, hit_memory_limit: bool) -> (String, &'static str) {
     use wasmtime::Trap;
     let oom = ("out of memory (it reached its memory limit)".to_string(), "out_of_memory");
     match error.downcast_ref::<Trap>() {
@@ -251,7 +268,7 @@ fn trap_kind(error: &wasmtime::Error, hit_memory_limit: bool) -> (String, &'stat
 }
 
 /// The `Server-Timing` value for a guest call that answered after `total`.
-fn server_timing(t: &CallTiming, total: Duration) -> String {
+pub(crate) fn server_timing(t: &CallTiming, total: Duration) -> String {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     format!(
         "instantiate;dur={:.3}, queue;dur={:.3}, inference;dur={:.3};desc=\"{} compute\", guest;dur={:.3}",

@@ -59,12 +59,46 @@ pub(crate) struct CallTiming {
 }
 
 impl NnCtx {
+    /// The endpoint's model `name` (an alias of the endpoint or a model of its tenant).
     pub(crate) async fn by_name(&self, name: &str) -> Result<Arc<dyn LoadedModel>, NnError> {
         let model =
             self.endpoint.models.get(name).ok_or_else(|| {
                 NnError::not_found(format!("no model named \"{name}\" is available to this endpoint"))
             })?;
         self.source.load(model).await
+    }
+
+    /// A model from the guest's own bytes (raw `load`): refused unless the node allows it; ONNX only, cached
+    /// by digest.
+    pub(crate) async fn load_bytes(&self, builders: Vec<Vec<u8>>, onnx: bool) -> Result<Arc<dyn LoadedModel>, NnError> {
+        if !self.allow_raw_load {
+            return Err(NnError::new(
+                ErrorKind::Security,
+                "raw wasi:nn load is disabled on this node: load the endpoint's models with load-by-name",
+            ));
+        }
+        if !onnx {
+            return Err(NnError::new(ErrorKind::InvalidEncoding, "this node loads ONNX models only"));
+        }
+        let [bytes] = <[Vec<u8>; 1]>::try_from(builders)
+            .map_err(|b| NnError::invalid(format!("an ONNX model is one builder, got {}", b.len())))?;
+        let digest = Digest::of(&bytes);
+        let key = ModelKey { digest: digest.as_str().to_string(), config: ModelConfig::default() };
+        self.source.inference().models().get_or_load(&key, move || Ok(bytes)).await
+    }
+
+    /// Runs `model` on the fair scheduler, charged to the tenant, and books the time for `Server-Timing`.
+    pub(crate) async fn compute(
+        &self,
+        model: Arc<dyn LoadedModel>,
+        inputs: Vec<(String, Tensor)>,
+    ) -> Result<Vec<(String, Tensor)>, NnError> {
+        let (outputs, timing) = self.source.inference().compute_timed(&self.tenant, model, inputs).await?;
+        let mut call = self.timing.lock().expect("timing lock");
+        call.queue += timing.queue_wait;
+        call.inference += timing.run;
+        call.computes += 1;
+        Ok(outputs)
     }
 }
 
@@ -172,24 +206,8 @@ impl graph::Host for GuestState {
         encoding: graph::GraphEncoding,
         _target: graph::ExecutionTarget,
     ) -> wasmtime::Result<Result<Resource<GraphResource>, Resource<ErrorResource>>> {
-        let result = async {
-            if !self.nn.allow_raw_load {
-                return Err(NnError::new(
-                    ErrorKind::Security,
-                    "raw wasi:nn load is disabled on this node: load the endpoint's models with load-by-name",
-                ));
-            }
-            if !matches!(encoding, graph::GraphEncoding::Onnx | graph::GraphEncoding::Autodetect) {
-                return Err(NnError::new(ErrorKind::InvalidEncoding, "this node loads ONNX models only"));
-            }
-            let [bytes] = <[Vec<u8>; 1]>::try_from(builders)
-                .map_err(|b| NnError::invalid(format!("an ONNX model is one builder, got {}", b.len())))?;
-            let digest = Digest::of(&bytes);
-            let key = ModelKey { digest: digest.as_str().to_string(), config: ModelConfig::default() };
-            self.nn.source.inference().models().get_or_load(&key, move || Ok(bytes)).await
-        }
-        .await;
-        let result = result.map(GraphResource);
+        let onnx = matches!(encoding, graph::GraphEncoding::Onnx | graph::GraphEncoding::Autodetect);
+        let result = self.nn.load_bytes(builders, onnx).await.map(GraphResource);
         let graph = match result {
             Ok(g) => Ok(self.table.push(g)?),
             Err(e) => Err(e),
@@ -239,16 +257,8 @@ impl inference::HostGraphExecutionContext for GuestState {
         for (name, handle) in inputs {
             tensors.push((name, self.table.delete(handle)?.0));
         }
-        let tenant = self.nn.tenant.clone();
-        let outputs = self.nn.source.inference().compute_timed(&tenant, model, tensors).await;
-        let outputs = match outputs {
-            Ok((outputs, timing)) => {
-                let mut call = self.nn.timing.lock().expect("timing lock");
-                call.queue += timing.queue_wait;
-                call.inference += timing.run;
-                call.computes += 1;
-                outputs
-            }
+        let outputs = match self.nn.compute(model, tensors).await {
+            Ok(outputs) => outputs,
             Err(e) => return self.nn_result(Err(e)),
         };
         if let Some((name, t)) = outputs.iter().find(|(_, t)| to_wit_type(t.ty()).is_none()) {

@@ -193,6 +193,16 @@ fn guest_error(e: GuestError) -> ApiError {
             "guest_no_response",
             "the endpoint's component returned without a response",
         ),
+        GuestError::Exit(status) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "guest_exit",
+            format!("the endpoint's program exited with status {status} (its stderr is in the node log)"),
+        ),
+        GuestError::BadOutput(what) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "guest_bad_output",
+            format!("the endpoint's program printed no valid CGI response: {what}"),
+        ),
         GuestError::GuestErrorCode(code) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "guest_error",

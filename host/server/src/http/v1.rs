@@ -270,7 +270,7 @@ async fn put_component(node: &Node, tenant: &str, name: &str, bytes: Bytes) -> R
     let put = node.update(|c| Ok(tenant_mut(c, tenant)?.put_component(name, version))).await?;
     let body = json!({
         "name": name, "version": put.version, "digest": digest.as_str(), "size": size,
-        "imports": info.imports, "exports": info.exports,
+        "kind": info.kind, "imports": info.imports, "exports": info.exports,
     });
     Ok(json(if put.created { StatusCode::CREATED } else { StatusCode::OK }, &body))
 }
