@@ -6,12 +6,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-wasip2; then
-    rustup target add wasm32-wasip2
-fi
+for target in wasm32-wasip2 wasm32-wasip1; do
+    if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
+        rustup target add "$target"
+    fi
+done
 bash scripts/install-deps.sh
 # Models and sample pages (the same preparation the tests use).
 bash scripts/prepare-test-data.sh
 (cd guest && cargo build --release --locked)
+(cd guest/preview1 && cargo build --release --locked)
 cargo build --release --locked -p edge-infer
 exec target/release/edge-infer serve --catalog examples/catalog.toml --data-dir data "$@"

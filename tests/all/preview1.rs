@@ -90,13 +90,9 @@ async fn the_wasi_nn_crate_example_answers_like_the_classify_component() {
             assert!(response.headers().contains_key("server-timing"), "{endpoint}");
             answers.push(response.json::<Value>().await.unwrap());
         }
-        let (component, module) = (&answers[0]["predictions"], &answers[1]["predictions"]);
-        assert_eq!(component.as_array().unwrap().len(), 4, "{page}: {component}");
-        for (c, m) in component.as_array().unwrap().iter().zip(module.as_array().unwrap()) {
-            assert_eq!((&c["label"], &c["index"]), (&m["label"], &m["index"]), "{page}: {component} vs {module}");
-            let (c, m) = (c["probability"].as_f64().unwrap(), m["probability"].as_f64().unwrap());
-            assert!((c - m).abs() < 1e-6, "{page}: {c} vs {m}");
-        }
+        assert_eq!(answers[0]["predictions"].as_array().unwrap().len(), 4, "{page}: {}", answers[0]);
+        // The same pre-processing source, model and serialisation: the very same answer.
+        assert_eq!(answers[0], answers[1], "{page}");
     }
     // Not an image: the program's own 400, with its Status header.
     let response = client().post(node.url("/run/demo/orientation-p1")).body("no image").send().await.unwrap();

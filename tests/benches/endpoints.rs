@@ -123,6 +123,7 @@ fn catalog(backends: &[&str]) -> String {
 fn guest(component: &str) -> &'static str {
     match component {
         "classify" => guests::CLASSIFY,
+        "classify-wasi-nn" => guests::CLASSIFY_WASI_NN,
         "tensor" => guests::TENSOR,
         "vad" => guests::VAD,
         "embed" => guests::EMBED,

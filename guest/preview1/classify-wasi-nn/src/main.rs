@@ -13,17 +13,33 @@
 #[allow(dead_code)]
 mod preprocess;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 use std::io::{Read, Write};
 use wasi_nn::{ExecutionTarget, GraphBuilder, GraphEncoding, TensorType};
+
+/// The answer, serialised straight to text (through a `Value` the f32s would be widened to f64).
+#[derive(Serialize)]
+struct Answer {
+    model: String,
+    predictions: Vec<Prediction>,
+}
+
+/// One class, serialised as the `classify` component serialises it (f32 probabilities, same field order).
+#[derive(Serialize)]
+struct Prediction {
+    label: String,
+    index: usize,
+    probability: f32,
+}
 
 /// Outputs larger than this many f32 values are not class scores.
 const MAX_CLASSES: usize = 100_000;
 
 fn main() {
     let (status, body) = match run() {
-        Ok(answer) => ("200 OK", answer),
-        Err((status, code, message)) => (status, json!({"error": {"code": code, "message": message}})),
+        Ok(answer) => ("200 OK", serde_json::to_string(&answer).expect("an answer serialises")),
+        Err((status, code, message)) => (status, json!({"error": {"code": code, "message": message}}).to_string()),
     };
     let mut out = std::io::stdout().lock();
     // CGI: a header block, a blank line, the body.
@@ -37,7 +53,7 @@ fn config(key: &str) -> Option<String> {
     std::env::var(format!("EDGE_INFER_CONFIG_{}", key.to_uppercase())).ok()
 }
 
-fn run() -> Result<Value, Failure> {
+fn run() -> Result<Answer, Failure> {
     let alias = config("model").unwrap_or_else(|| "model".to_owned());
     let top_k = top_k()?;
     let mut image = Vec::new();
@@ -62,7 +78,7 @@ fn run() -> Result<Value, Failure> {
 
     let labels: Vec<String> =
         config("labels").map(|l| l.split(',').map(|s| s.trim().to_owned()).collect()).unwrap_or_default();
-    Ok(json!({"model": alias, "predictions": predictions(&scores, &labels, top_k)}))
+    Ok(Answer { predictions: predictions(&scores, &labels, top_k), model: alias })
 }
 
 fn bad_request(message: String) -> Failure {
@@ -84,15 +100,16 @@ fn top_k() -> Result<usize, Failure> {
 
 /// The `k` most probable classes, most probable first (ties keep index order), as the `classify` component
 /// lists them.
-fn predictions(scores: &[f32], labels: &[String], k: usize) -> Vec<Value> {
+fn predictions(scores: &[f32], labels: &[String], k: usize) -> Vec<Prediction> {
     let mut ranked: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     ranked
         .into_iter()
         .take(k)
-        .map(|(index, probability)| {
-            let label = labels.get(index).filter(|l| !l.is_empty()).cloned().unwrap_or_else(|| index.to_string());
-            json!({"label": label, "index": index, "probability": probability})
+        .map(|(index, probability)| Prediction {
+            label: labels.get(index).filter(|l| !l.is_empty()).cloned().unwrap_or_else(|| index.to_string()),
+            index,
+            probability,
         })
         .collect()
 }
