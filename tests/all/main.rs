@@ -6,6 +6,7 @@ mod example_embed;
 mod example_faces;
 mod example_ocr;
 mod example_vad;
+mod fleet;
 mod http;
 mod limits;
 mod oip;

@@ -19,6 +19,9 @@ pub enum CatalogStoreError {
     /// The storage failed.
     #[error("catalog I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// A remote store cannot be reached (or answers errors): retry later.
+    #[error("the catalog store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Durable storage for the catalog.
@@ -27,6 +30,11 @@ pub trait CatalogStore: Send + Sync + 'static {
     fn load(&self) -> Result<Catalog, CatalogStoreError>;
     /// Stores `catalog` if the stored revision is still `catalog.revision - 1`.
     fn save(&self, catalog: &Catalog) -> Result<(), CatalogStoreError>;
+    /// The stored catalog if it changed since this store last loaded, saved or polled it; `None` if not. A
+    /// store that only this node writes never changes behind its back: the default says so.
+    fn poll(&self) -> Result<Option<Catalog>, CatalogStoreError> {
+        Ok(None)
+    }
 }
 
 /// `catalog.json` in a local directory.

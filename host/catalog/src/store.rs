@@ -59,6 +59,9 @@ pub enum StoreError {
     /// The storage itself failed.
     #[error("store I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// A remote store cannot be reached (or answers errors): retry later.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Where artifacts' bytes live, by digest.
@@ -95,6 +98,29 @@ impl LocalStore {
 
     fn path(&self, digest: &Digest) -> PathBuf {
         self.root.join(&digest.as_str()[..2]).join(digest.as_str())
+    }
+
+    /// Deletes blob `digest`, if it is there (for a bounded cache).
+    pub fn remove(&self, digest: &Digest) -> Result<(), StoreError> {
+        match std::fs::remove_file(self.path(digest)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every blob with its size and last modification, for a bounded cache to pick what to evict.
+    pub fn entries(&self) -> Result<Vec<(Digest, u64, std::time::SystemTime)>, StoreError> {
+        let mut entries = Vec::new();
+        for shard in std::fs::read_dir(&self.root)?.flatten() {
+            for entry in std::fs::read_dir(shard.path())?.flatten() {
+                let Ok(digest) = Digest::try_from(entry.file_name().to_string_lossy().into_owned()) else {
+                    continue;
+                };
+                let meta = entry.metadata()?;
+                entries.push((digest, meta.len(), meta.modified()?));
+            }
+        }
+        Ok(entries)
     }
 }
 

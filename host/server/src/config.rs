@@ -81,6 +81,39 @@ pub struct Config {
     /// The inference backends (`[backends]`): the default one, the `auto` order, and where ONNX Runtime's and
     /// OpenVINO's libraries are.
     pub backends: BackendsConfig,
+    /// Where uploads and the catalog live (`[store]`): the data directory, or a bucket a fleet shares.
+    pub store: StoreConfig,
+}
+
+/// `[store]`: the data directory (one node), or an S3-compatible bucket that every node of a fleet shares.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `local` (the default) or `s3`.
+    pub kind: StoreKind,
+    /// The bucket (`[store.s3]`), for `kind = "s3"`.
+    pub s3: Option<edge_infer_fleet::S3Settings>,
+    /// How often a fleet node looks for a changed catalog, in milliseconds.
+    pub poll_ms: u64,
+    /// The local cache of blobs read from the bucket, in MiB (least recently used out first).
+    pub cache_mib: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { kind: StoreKind::Local, s3: None, poll_ms: 2_000, cache_mib: 4_096 }
+    }
+}
+
+/// Which store a node uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// Blobs and `catalog.json` in the data directory.
+    #[default]
+    Local,
+    /// An S3-compatible bucket shared by a fleet, with a local blob cache in the data directory.
+    S3,
 }
 
 impl Default for Config {
@@ -104,6 +137,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             backends: BackendsConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -121,6 +155,11 @@ impl Config {
         let mut shown = self.clone();
         if shown.admin_token.is_some() {
             shown.admin_token = Some("********".into());
+        }
+        if let Some(s3) = shown.store.s3.as_mut()
+            && s3.secret_access_key.is_some()
+        {
+            s3.secret_access_key = Some("********".into());
         }
         toml::to_string(&shown).expect("the config serialises")
     }

@@ -3,16 +3,27 @@
 //! loaded from the compile cache), models loaded.
 //!
 //! The catalog is read by every request without locking (an `Arc` swapped on change) and changed by one
-//! writer at a time: a change is applied to a copy, saved durably, and only then swapped in.
+//! writer at a time: a change is applied to a copy, saved durably, and only then swapped in. A request holds
+//! the endpoint it resolved, so it finishes on the version it started with.
+//!
+//! In a fleet (`[store] kind = "s3"`) the catalog lives in the shared bucket: a save that another node beat
+//! is a conflict, and the change is applied again to the newer catalog; and every `poll_ms` the node looks
+//! for a catalog another node saved, prepares what it names, then swaps it in.
 
 use crate::Config;
+use crate::config::StoreKind;
 use crate::http::ApiError;
 use anyhow::Context as _;
-use edge_infer_catalog::{BlobStore, Catalog, CatalogStore, LocalCatalogStore, LocalStore, ResolvedModel};
+use edge_infer_catalog::{
+    BlobStore, Catalog, CatalogStore, CatalogStoreError, LocalCatalogStore, LocalStore, ResolvedModel,
+};
 use edge_infer_nn::{Backends, Inference, ModelCache};
 use edge_infer_runtime::{Runtime, RuntimeConfig};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
+
+/// How many times a change is applied again after losing a race with another node's save.
+const SAVE_ATTEMPTS: usize = 10;
 
 /// How to build a node beyond its config.
 #[derive(Clone, Default)]
@@ -40,18 +51,8 @@ impl Node {
     pub async fn start(config: Config, options: NodeOptions) -> anyhow::Result<Arc<Self>> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-        let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(&config.data_dir)?);
-        let catalog_store: Arc<dyn CatalogStore> = Arc::new(LocalCatalogStore::new(&config.data_dir));
-        let mut catalog = catalog_store.load()?;
-        if let Some(path) = &config.catalog {
-            let mut merged = catalog.clone();
-            merged.merge_seed(edge_infer_catalog::load_seed(path, store.as_ref())?);
-            if merged != catalog {
-                merged.revision += 1;
-                catalog_store.save(&merged)?;
-                catalog = merged;
-            }
-        }
+        let (store, catalog_store) = open_stores(&config)?;
+        let catalog = load_with_seed(&config, store.as_ref(), catalog_store.as_ref())?;
         let metrics = Arc::new(edge_infer_metrics::Metrics::new());
         let backends = crate::backends::survey(&config, options.backends).into_backends()?;
         let models = ModelCache::with_metrics(backends, metrics);
@@ -75,14 +76,17 @@ impl Node {
             quotas: crate::quota::Quotas::default(),
             ready: AtomicBool::new(false),
         });
-        node.prepare_all().await?;
+        node.prepare(&node.catalog()).await?;
         node.ready.store(true, Ordering::Release);
+        if node.config.store.kind == StoreKind::S3 {
+            let every = std::time::Duration::from_millis(node.config.store.poll_ms.max(10));
+            tokio::spawn(follow_catalog(Arc::downgrade(&node), every));
+        }
         Ok(node)
     }
 
-    /// Compiles every component version and loads the models the catalog serves.
-    async fn prepare_all(&self) -> anyhow::Result<()> {
-        let catalog = self.catalog();
+    /// Compiles every component version and loads the models `catalog` serves.
+    async fn prepare(&self, catalog: &Catalog) -> anyhow::Result<()> {
         for (tenant_name, tenant) in &catalog.tenants {
             for (name, versions) in &tenant.components {
                 for version in &versions.versions {
@@ -112,26 +116,78 @@ impl Node {
         Ok(())
     }
 
-    /// Applies `change` to the catalog: on a copy, saved durably, then swapped in. Changes are serialised.
-    pub async fn update<R>(&self, change: impl FnOnce(&mut Catalog) -> Result<R, ApiError>) -> Result<R, ApiError> {
+    /// Applies `change` to the catalog: on a copy, saved durably, then swapped in. Changes are serialised on
+    /// this node; when another node of the fleet saved first, `change` is applied again to its catalog.
+    pub async fn update<R>(&self, mut change: impl FnMut(&mut Catalog) -> Result<R, ApiError>) -> Result<R, ApiError> {
         let _writer = self.writer.lock().await;
-        let current = self.catalog();
-        let mut next = (*current).clone();
-        let result = change(&mut next)?;
-        if next == *current {
-            // Nothing changed (an identical upload): nothing to save.
-            return Ok(result);
+        for _ in 0..SAVE_ATTEMPTS {
+            let current = self.catalog();
+            let mut next = (*current).clone();
+            let result = change(&mut next)?;
+            if next == *current {
+                // Nothing changed (an identical upload): nothing to save.
+                return Ok(result);
+            }
+            next.revision = current.revision + 1;
+            let store = self.catalog_store.clone();
+            let saved = next.clone();
+            let saved = tokio::task::spawn_blocking(move || store.save(&saved))
+                .await
+                .map_err(|e| ApiError::internal(format!("catalog save task failed: {e}")))?;
+            self.count_store_operation("catalog_save", saved.is_ok());
+            match saved {
+                Ok(()) => {
+                    *self.catalog.write().expect("catalog lock") = Arc::new(next);
+                    return Ok(result);
+                }
+                Err(CatalogStoreError::Conflict(_)) => {
+                    // Another node saved first: take its catalog, and apply the change to that.
+                    let store = self.catalog_store.clone();
+                    let fresh = tokio::task::spawn_blocking(move || store.load())
+                        .await
+                        .map_err(|e| ApiError::internal(format!("catalog load task failed: {e}")))?
+                        .map_err(store_error)?;
+                    tracing::info!(revision = fresh.revision, "another node changed the catalog first; applying again");
+                    *self.catalog.write().expect("catalog lock") = Arc::new(fresh);
+                }
+                Err(e) => return Err(store_error(e)),
+            }
         }
-        next.revision += 1;
+        Err(ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "catalog_busy",
+                "the catalog kept changing under this update: retry",
+            )
+        })
+    }
+
+    /// Takes a catalog another node saved, if there is a newer one: what it names is prepared first, then it is
+    /// swapped in (requests in flight finish on what they resolved). Failures are logged and retried later.
+    pub async fn refresh(&self) {
         let store = self.catalog_store.clone();
-        let saved = next.clone();
-        let saved = tokio::task::spawn_blocking(move || store.save(&saved))
-            .await
-            .map_err(|e| ApiError::internal(format!("catalog save task failed: {e}")))?;
-        self.count_store_operation("catalog_save", saved.is_ok());
-        saved.map_err(|e| ApiError::internal(format!("the catalog could not be saved: {e}")))?;
-        *self.catalog.write().expect("catalog lock") = Arc::new(next);
-        Ok(result)
+        let polled = tokio::task::spawn_blocking(move || store.poll()).await;
+        let catalog = match polled {
+            Ok(Ok(Some(catalog))) => catalog,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                self.count_store_operation("catalog_poll", false);
+                tracing::warn!("polling the catalog: {e}");
+                return;
+            }
+            Err(e) => return tracing::warn!("catalog poll task failed: {e}"),
+        };
+        let _writer = self.writer.lock().await;
+        if catalog.revision <= self.catalog().revision {
+            return;
+        }
+        if let Err(e) = self.prepare(&catalog).await {
+            // Serve the rest; the broken artifact's requests say why.
+            tracing::warn!(revision = catalog.revision, "preparing the new catalog: {e:#}");
+        }
+        tracing::info!(revision = catalog.revision, "the catalog changed in the store; now serving it");
+        *self.catalog.write().expect("catalog lock") = Arc::new(catalog);
     }
 
     /// The node's metrics.
@@ -193,5 +249,64 @@ impl Node {
     /// Whether everything the catalog names is ready.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// The blob and catalog stores of `config`: the data directory, or the fleet's bucket with a local cache.
+fn open_stores(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, Arc<dyn CatalogStore>)> {
+    Ok(match config.store.kind {
+        StoreKind::Local => {
+            (Arc::new(LocalStore::open(&config.data_dir)?), Arc::new(LocalCatalogStore::new(&config.data_dir)))
+        }
+        StoreKind::S3 => {
+            let settings =
+                config.store.s3.as_ref().context("[store] kind = \"s3\" needs [store.s3] with the bucket")?;
+            let remote = edge_infer_fleet::Remote::connect(settings).map_err(anyhow::Error::msg)?;
+            let cache = config.data_dir.join("blob-cache");
+            let blobs = edge_infer_fleet::S3BlobStore::new(remote.clone(), &cache, config.store.cache_mib << 20)?;
+            (Arc::new(blobs), Arc::new(edge_infer_fleet::S3CatalogStore::new(remote)))
+        }
+    })
+}
+
+/// The stored catalog with the seed catalog, if any, merged in and saved; retried when another node of the
+/// fleet saves first.
+fn load_with_seed(config: &Config, store: &dyn BlobStore, catalog_store: &dyn CatalogStore) -> anyhow::Result<Catalog> {
+    let seed = config.catalog.as_ref().map(|path| edge_infer_catalog::load_seed(path, store)).transpose()?;
+    for _ in 0..SAVE_ATTEMPTS {
+        let catalog = catalog_store.load().context("loading the catalog")?;
+        let Some(seed) = &seed else { return Ok(catalog) };
+        let mut merged = catalog.clone();
+        merged.merge_seed(seed.clone());
+        if merged == catalog {
+            return Ok(catalog);
+        }
+        merged.revision = catalog.revision + 1;
+        match catalog_store.save(&merged) {
+            Ok(()) => return Ok(merged),
+            Err(CatalogStoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e).context("saving the catalog with the seed merged"),
+        }
+    }
+    anyhow::bail!("the catalog kept changing while the seed catalog was merged into it")
+}
+
+/// Polls the store for catalogs other nodes saved, until the node is gone.
+async fn follow_catalog(node: Weak<Node>, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(node) = node.upgrade() else { return };
+        node.refresh().await;
+    }
+}
+
+/// A catalog store failure as an answer: a store that cannot be reached is a 503 to retry.
+fn store_error(e: CatalogStoreError) -> ApiError {
+    match e {
+        CatalogStoreError::Unavailable(m) => ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", m)
+        },
+        other => ApiError::internal(format!("the catalog could not be saved: {other}")),
     }
 }

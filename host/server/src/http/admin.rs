@@ -65,7 +65,7 @@ where
             })?;
             let saved = limits.clone();
             node.update(|c| {
-                c.tenant_mut(tenant).map_err(ApiError::from_edit)?.limits = saved;
+                c.tenant_mut(tenant).map_err(ApiError::from_edit)?.limits = saved.clone();
                 Ok(())
             })
             .await?;

@@ -103,7 +103,7 @@ fn item(
 async fn delete(
     node: &Node,
     tenant: &str,
-    change: impl FnOnce(&mut Tenant) -> Result<(), edge_infer_catalog::EditError>,
+    mut change: impl FnMut(&mut Tenant) -> Result<(), edge_infer_catalog::EditError>,
 ) -> Result<Response<Body>, ApiError> {
     node.update(|c| change(tenant_mut(c, tenant)?).map_err(ApiError::from_edit)).await?;
     Ok(json(StatusCode::NO_CONTENT, &Value::Null))
@@ -196,7 +196,17 @@ async fn store(node: &Node, bytes: Bytes) -> Result<Digest, ApiError> {
         .await
         .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?;
     node.count_store_operation("blob_put", stored.is_ok());
-    stored.map_err(|e| ApiError::internal(format!("the upload could not be stored: {e}")))
+    stored.map_err(|e| match e {
+        edge_infer_catalog::StoreError::Unavailable(m) => ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                format!("the upload could not be stored: {m}"),
+            )
+        },
+        other => ApiError::internal(format!("the upload could not be stored: {other}")),
+    })
 }
 
 /// A tenant's model quotas: the size of one model, and how many it may have.
@@ -248,7 +258,7 @@ async fn put_model(
     let size = bytes.len() as u64;
     let digest = store(node, bytes).await?;
     let version = ModelVersion { digest: digest.clone(), size, config };
-    let put = node.update(|c| Ok(tenant_mut(c, tenant)?.put_model(name, version))).await?;
+    let put = node.update(|c| Ok(tenant_mut(c, tenant)?.put_model(name, version.clone()))).await?;
     let mut body = json!({
         "name": name, "version": put.version, "digest": digest.as_str(), "size": size, "backend": model.backend(),
     });
@@ -267,7 +277,7 @@ async fn put_component(node: &Node, tenant: &str, name: &str, bytes: Bytes) -> R
     let size = bytes.len() as u64;
     store(node, bytes).await?;
     let version = ComponentVersion { digest: digest.clone(), size };
-    let put = node.update(|c| Ok(tenant_mut(c, tenant)?.put_component(name, version))).await?;
+    let put = node.update(|c| Ok(tenant_mut(c, tenant)?.put_component(name, version.clone()))).await?;
     let body = json!({
         "name": name, "version": put.version, "digest": digest.as_str(), "size": size,
         "kind": info.kind, "imports": info.imports, "exports": info.exports,
@@ -310,7 +320,9 @@ async fn put_endpoint(node: &Node, tenant: &str, name: &str, body: &[u8]) -> Res
         deadline_ms: request.deadline_ms,
     };
     let answer = endpoint_json(0, &endpoint);
-    let put = node.update(|c| tenant_mut(c, tenant)?.put_endpoint(name, endpoint).map_err(ApiError::from_edit)).await?;
+    let put = node
+        .update(|c| tenant_mut(c, tenant)?.put_endpoint(name, endpoint.clone()).map_err(ApiError::from_edit))
+        .await?;
     let mut body = answer;
     body["name"] = name.into();
     body["version"] = put.version.into();
