@@ -177,3 +177,24 @@ pub async fn raw_exchange(addr: SocketAddr, head: &str, body: &[u8]) -> String {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// CPU seconds (user + system) each thread of this process has used so far, by thread name, from
+/// `/proc/self/task/*/stat`: for benchmarks that report where the CPU went (node, pool, load generator).
+pub fn thread_cpu_seconds() -> Vec<(String, f64)> {
+    let ticks: f64 = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0);
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let used = fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
+        threads.push((stat[open + 1..close].to_string(), used / ticks));
+    }
+    threads
+}

@@ -14,7 +14,7 @@
 //!
 //! `cargo bench -p edge-infer-tests --bench http_throughput [-- --concurrency 16 --phase-secs 5 --rounds 3]`.
 
-use edge_infer_tests::{TestNode, guests, toml_path};
+use edge_infer_tests::{TestNode, guests, thread_cpu_seconds, toml_path};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -27,18 +27,7 @@ struct Measured {
 
 /// CPU seconds of this process's threads whose name starts with `prefix`.
 fn cpu_seconds(prefix: &str) -> f64 {
-    let ticks = 100.0; // USER_HZ on Linux
-    let mut total = 0.0;
-    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
-        if !stat[open + 1..close].starts_with(prefix) {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-        total += fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
-    }
-    total / ticks
+    thread_cpu_seconds().into_iter().filter(|(name, _)| name.starts_with(prefix)).map(|(_, used)| used).sum()
 }
 
 async fn phase(client: &reqwest::Client, url: &str, concurrency: usize, length: Duration) -> Measured {

@@ -23,7 +23,7 @@
 //! to read them: `BENCHMARKS.md`.
 
 use bytes::Bytes;
-use edge_infer_tests::{TestNode, fixture, prepared, tensor_tenant};
+use edge_infer_tests::{TestNode, fixture, prepared, tensor_tenant, thread_cpu_seconds};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -94,20 +94,8 @@ impl Request {
 
 /// CPU seconds used so far by this process's threads, grouped by what they are.
 fn cpu_by_group() -> BTreeMap<&'static str, f64> {
-    let ticks: f64 = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0);
     let mut groups = BTreeMap::new();
-    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
-        let name = &stat[open + 1..close];
-        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-        let used = fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
+    for (name, used) in thread_cpu_seconds() {
         let group = if name.starts_with("node-worker") {
             "node: HTTP and guests"
         } else if name.starts_with("edge-infer-nn") {
@@ -117,7 +105,7 @@ fn cpu_by_group() -> BTreeMap<&'static str, f64> {
         } else {
             "other (epoch ticker, compile, blocking pool)"
         };
-        *groups.entry(group).or_insert(0.0) += used / ticks;
+        *groups.entry(group).or_insert(0.0) += used;
     }
     groups
 }

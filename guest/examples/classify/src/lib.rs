@@ -14,17 +14,12 @@
 
 mod labels;
 mod preprocess;
+mod ranking;
 
 use edge_infer_guest::nn::{Model, Tensor};
 use edge_infer_guest::{Request, Response, config, models};
+use ranking::{Prediction, predictions};
 use serde::Serialize;
-
-#[derive(Serialize, Debug, PartialEq)]
-struct Prediction {
-    label: String,
-    index: usize,
-    probability: f32,
-}
 
 #[derive(Serialize)]
 struct Answer<'a> {
@@ -81,22 +76,6 @@ fn top_k(req: &Request) -> Result<usize, Response> {
             format!("top_k must be a whole number of at least 1, got {value:?}"),
         )),
     }
-}
-
-/// The `k` most probable classes (at most all of them), most probable first; ties keep index order.
-/// A class without a label (or with an empty one) is labelled with its index.
-fn predictions(scores: &[f32], labels: &[String], k: usize) -> Vec<Prediction> {
-    let mut ranked: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-    ranked
-        .into_iter()
-        .take(k)
-        .map(|(index, probability)| Prediction {
-            label: labels.get(index).filter(|l| !l.is_empty()).cloned().unwrap_or_else(|| index.to_string()),
-            index,
-            probability,
-        })
-        .collect()
 }
 
 fn softmax(scores: &mut [f32]) {

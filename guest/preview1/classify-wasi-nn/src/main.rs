@@ -12,7 +12,10 @@
 #[path = "../../../examples/classify/src/preprocess.rs"]
 #[allow(dead_code)]
 mod preprocess;
+#[path = "../../../examples/classify/src/ranking.rs"]
+mod ranking;
 
+use ranking::{Prediction, predictions};
 use serde::Serialize;
 use serde_json::json;
 use std::io::{Read, Write};
@@ -23,14 +26,6 @@ use wasi_nn::{ExecutionTarget, GraphBuilder, GraphEncoding, TensorType};
 struct Answer {
     model: String,
     predictions: Vec<Prediction>,
-}
-
-/// One class, serialised as the `classify` component serialises it (f32 probabilities, same field order).
-#[derive(Serialize)]
-struct Prediction {
-    label: String,
-    index: usize,
-    probability: f32,
 }
 
 /// Outputs larger than this many f32 values are not class scores.
@@ -96,20 +91,4 @@ fn top_k() -> Result<usize, Failure> {
         Ok(k) if k > 0 => Ok(k),
         _ => Err(bad_request(format!("top_k must be a whole number of at least 1, got {value:?}"))),
     }
-}
-
-/// The `k` most probable classes, most probable first (ties keep index order), as the `classify` component
-/// lists them.
-fn predictions(scores: &[f32], labels: &[String], k: usize) -> Vec<Prediction> {
-    let mut ranked: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-    ranked
-        .into_iter()
-        .take(k)
-        .map(|(index, probability)| Prediction {
-            label: labels.get(index).filter(|l| !l.is_empty()).cloned().unwrap_or_else(|| index.to_string()),
-            index,
-            probability,
-        })
-        .collect()
 }
