@@ -165,6 +165,33 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(std::time::Duration::from_secs(120)).build().unwrap()
 }
 
+/// Posts one raw little-endian tensor `x` of type `ty` and shape `shape` (`1,3,224,224`) to tenant `acme`'s
+/// `tensor` endpoint for `model`; a one-output model answers the same way (`x-tensor-*` headers, raw body).
+pub async fn raw_tensor(node: &TestNode, model: &str, ty: &str, shape: &str, body: Vec<u8>) -> reqwest::Response {
+    raw_tensor_of("acme", node, model, ty, shape, body).await
+}
+
+/// [`raw_tensor`] to `tenant`'s `tensor` endpoint.
+pub async fn raw_tensor_of(
+    tenant: &str,
+    node: &TestNode,
+    model: &str,
+    ty: &str,
+    shape: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    client()
+        .post(node.url(&format!("/run/{tenant}/tensor?model={model}")))
+        .header("content-type", "application/octet-stream")
+        .header("x-tensor-name", "x")
+        .header("x-tensor-type", ty)
+        .header("x-tensor-shape", shape)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Sends raw bytes (a request head, maybe a body) on a fresh connection and returns everything the node
 /// answers until it closes the connection (or 30 s pass): for what HTTP clients refuse to send.
 pub async fn raw_exchange(addr: SocketAddr, head: &str, body: &[u8]) -> String {

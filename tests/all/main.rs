@@ -2,6 +2,7 @@
 //! 127.0.0.1. One binary for all topics keeps link time low.
 
 mod backends;
+mod batching;
 mod example_embed;
 mod example_faces;
 mod example_ocr;

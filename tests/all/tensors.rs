@@ -1,7 +1,7 @@
 //! Tensors through the generic `tensor` guest: every element type wasi:nn carries goes through byte for
 //! byte; a type the model does not take and wrong shapes come back as errors that say what was wrong.
 
-use edge_infer_tests::{TestNode, client, fixture, tensor_tenant};
+use edge_infer_tests::{TestNode, client, fixture, raw_tensor, tensor_tenant};
 use serde_json::Value;
 
 const TYPES: [(&str, usize); 6] = [("f16", 2), ("f32", 4), ("f64", 8), ("u8", 1), ("i32", 4), ("i64", 8)];
@@ -13,26 +13,13 @@ async fn node() -> TestNode {
     TestNode::start(&tensor_tenant("acme", &models), |_| {}).await
 }
 
-async fn raw(node: &TestNode, model: &str, ty: &str, shape: &str, body: Vec<u8>) -> reqwest::Response {
-    client()
-        .post(node.url(&format!("/run/acme/tensor?model={model}")))
-        .header("content-type", "application/octet-stream")
-        .header("x-tensor-name", "x")
-        .header("x-tensor-type", ty)
-        .header("x-tensor-shape", shape)
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn every_wasi_nn_type_round_trips_byte_for_byte() {
     let node = node().await;
     for (ty, size) in TYPES {
         // Every byte value, in an order that differs per position, over a [3, 4] tensor.
         let bytes: Vec<u8> = (0..3 * 4 * size).map(|i| (i * 73 + 5) as u8).collect();
-        let response = raw(&node, &format!("id_{ty}"), ty, "3,4", bytes.clone()).await;
+        let response = raw_tensor(&node, &format!("id_{ty}"), ty, "3,4", bytes.clone()).await;
         assert_eq!(response.status(), 200, "{ty}: {}", response.text().await.unwrap());
         assert_eq!(response.headers()["x-tensor-type"], ty);
         assert_eq!(response.headers()["x-tensor-shape"], "3,4");
@@ -43,7 +30,7 @@ async fn every_wasi_nn_type_round_trips_byte_for_byte() {
 #[tokio::test]
 async fn bf16_for_an_f32_input_is_a_clear_type_error() {
     let node = node().await;
-    let response = raw(&node, "id_f32", "bf16", "1,4", vec![0; 8]).await;
+    let response = raw_tensor(&node, "id_f32", "bf16", "1,4", vec![0; 8]).await;
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "nn_invalid_argument", "{body}");
@@ -54,7 +41,7 @@ async fn bf16_for_an_f32_input_is_a_clear_type_error() {
 #[tokio::test]
 async fn a_wrong_shape_names_the_input_and_both_shapes() {
     let node = node().await;
-    let response = raw(&node, "id_f32", "f32", "2,5", vec![0; 40]).await;
+    let response = raw_tensor(&node, "id_f32", "f32", "2,5", vec![0; 40]).await;
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "nn_invalid_argument", "{body}");

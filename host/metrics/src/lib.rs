@@ -12,6 +12,15 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::time::Duration;
 
+/// Labels of a model, across tenants.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    /// The model's short digest.
+    pub model: String,
+    /// The backend that runs it.
+    pub backend: String,
+}
+
 /// Labels of a request to an endpoint.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -77,6 +86,10 @@ fn histogram() -> Histogram {
     Histogram::new(seconds_buckets())
 }
 
+fn batch_size_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 8))
+}
+
 /// Every metric family of a node.
 pub struct Metrics {
     registry: Registry,
@@ -90,6 +103,8 @@ pub struct Metrics {
     pub queue_wait_seconds: Family<TenantLabels, Histogram, fn() -> Histogram>,
     /// Inference jobs queued or running now.
     pub queued_jobs: Gauge,
+    /// Items per model run (1 when a run was not batched).
+    pub batch_size: Family<ModelLabels, Histogram, fn() -> Histogram>,
     /// Time to instantiate a guest for a request.
     pub instantiate_seconds: Histogram,
     /// Guest instances alive now.
@@ -132,6 +147,7 @@ impl Metrics {
             inference_seconds: Family::new_with_constructor(histogram),
             queue_wait_seconds: Family::new_with_constructor(histogram),
             queued_jobs: Gauge::default(),
+            batch_size: Family::new_with_constructor(batch_size_histogram),
             instantiate_seconds: histogram(),
             active_instances: Gauge::default(),
             guest_traps: Family::default(),
@@ -159,6 +175,7 @@ impl Metrics {
             "Time a model run waited for a pool thread",
             metrics.queue_wait_seconds.clone(),
         );
+        r.register("batch_size", "Items per model run, by model and backend", metrics.batch_size.clone());
         r.register("inference_jobs", "Inference jobs queued or running", metrics.queued_jobs.clone());
         r.register("instantiate_seconds", "Time to instantiate a guest", metrics.instantiate_seconds.clone());
         r.register("active_instances", "Guest instances alive", metrics.active_instances.clone());

@@ -1,20 +1,28 @@
 //! The one entry point for running a model: check the inputs, queue the work fairly on the inference pool,
 //! name the outputs. The wasi:nn host and the Open Inference Protocol handlers both call this.
 
+use crate::batching::{BatchPolicy, Batcher, LearntCurve};
 use crate::{JobTiming, LoadedModel, ModelCache, NnError, Scheduler, Tensor, validate_inputs};
 use edge_infer_metrics::{InferenceLabels, Metrics, TenantLabels};
 use std::sync::Arc;
 
-/// The node's inference service: the loaded models and the pool that runs them.
+/// The node's inference service: the loaded models, the pool that runs them, and the batcher between.
 pub struct Inference {
     models: ModelCache,
     scheduler: Scheduler,
+    batcher: Arc<Batcher>,
 }
 
 impl Inference {
-    /// A service over `models` with a pool of `threads` threads.
-    pub fn new(models: ModelCache, threads: usize) -> Self {
-        Self { models, scheduler: Scheduler::new(threads) }
+    /// A service over `models` with a pool of `threads` threads, batching as far as `batching` allows.
+    pub fn new(models: ModelCache, threads: usize, batching: BatchPolicy) -> Self {
+        let batcher = Arc::new(Batcher::new(batching, models.metrics().clone()));
+        Self { models, scheduler: Scheduler::new(threads), batcher }
+    }
+
+    /// The measured cost per item at each batch size, per model and input shape (without the batch axis).
+    pub fn batch_curves(&self) -> Vec<LearntCurve> {
+        self.batcher.curves()
     }
 
     /// The loaded models.
@@ -51,10 +59,20 @@ impl Inference {
         inputs: Vec<(String, Tensor)>,
     ) -> Result<(Vec<(String, Tensor)>, JobTiming), NnError> {
         let ordered = validate_inputs(model.info(), inputs)?;
-        let run_model = model.clone();
         let metrics = self.metrics();
         metrics.queued_jobs.inc();
-        let result = self.scheduler.run_timed(tenant, move || run_model.run(ordered)).await;
+        let result = if self.batcher.may_batch(model.as_ref(), &ordered) {
+            self.batcher.run(&self.scheduler, tenant, model.clone(), ordered).await
+        } else {
+            let run_model = model.clone();
+            let result = self.scheduler.run_timed(tenant, move || run_model.run(ordered)).await;
+            if result.is_ok() {
+                let labels =
+                    edge_infer_metrics::ModelLabels { model: model.id().into(), backend: model.backend().into() };
+                metrics.batch_size.get_or_create(&labels).observe(1.0);
+            }
+            result
+        };
         metrics.queued_jobs.dec();
         let (outputs, timing) = result?;
         metrics

@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod batching;
 mod cache;
 mod error;
 mod inference;
@@ -25,10 +26,11 @@ pub mod tract;
 mod validate;
 
 pub use backend::{AUTO, AUTO_ORDER, Backend, Backends, LoadedModel, ModelConfig, Precision, Target, compiled_in};
+pub use batching::{BatchMode, BatchPolicy, CostCurve, LearntCurve};
 pub use cache::{ModelCache, ModelKey};
 pub use error::{ErrorKind, NnError};
 pub use inference::Inference;
 pub use model::{Dim, ModelInfo, TensorSpec};
-pub use scheduler::{Job, JobTiming, Scheduler, SchedulerStats};
+pub use scheduler::{Job, JobTiming, Scheduler, SchedulerStats, Shares};
 pub use tensor::{ElementType, Tensor};
 pub use validate::validate_inputs;

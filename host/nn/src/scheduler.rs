@@ -13,7 +13,8 @@
 //! whole pool, and a tenant with a light steady load finds a thread free instead of waiting for a heavy job to
 //! finish (jobs cannot be pre-empted). A tenant alone on the node uses every thread.
 //!
-//! A picked job is the natural place for batching to grow: it can take queued jobs of the same model along.
+//! A job may run other tenants' work along with its own (a batch, see `batching.rs`): it then says how many
+//! items it ran for each tenant ([`Shares`]), and its cost is charged to each in proportion.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -27,12 +28,24 @@ pub const ACTIVE_FOR: Duration = Duration::from_secs(1);
 /// A unit of work for the pool, tagged with the tenant it is charged to.
 pub struct Job {
     tenant: Arc<str>,
-    work: Box<dyn FnOnce() + Send>,
+    work: Box<dyn FnOnce() -> Shares + Send>,
 }
+
+/// What a job ran for whom: items per tenant. Empty means everything was for the job's own tenant.
+pub type Shares = Vec<(Arc<str>, usize)>;
 
 impl Job {
     /// A job charged to `tenant`.
     pub fn new(tenant: &str, work: impl FnOnce() + Send + 'static) -> Self {
+        Self::shared(tenant, move || {
+            work();
+            Shares::new()
+        })
+    }
+
+    /// A job queued as `tenant`'s that may also run work of other tenants; its cost is split by the
+    /// [`Shares`] it returns.
+    pub fn shared(tenant: &str, work: impl FnOnce() -> Shares + Send + 'static) -> Self {
         Self { tenant: tenant.into(), work: Box::new(work) }
     }
 }
@@ -202,13 +215,15 @@ impl Shared {
             let started = Instant::now();
             // A panicking backend must not take a pool thread with it: the job's caller sees its result
             // channel close (an error), and the thread goes on serving.
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job.work)).is_err() {
+            let shares = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job.work)).unwrap_or_else(|_| {
                 tracing::error!(tenant = %tenant, "an inference job panicked");
-            }
+                Shares::new()
+            });
             let cost = (started.elapsed().as_micros() as u64).max(1);
 
             state = self.lock();
             state.running -= 1;
+            let cost = state.charge_others(&tenant, cost, &shares);
             let queue = state.tenants.get_mut(&tenant).expect("running tenant exists");
             queue.running -= 1;
             queue.vtime = queue.vtime - charged + cost;
@@ -236,6 +251,24 @@ impl State {
             .filter(|(_, q)| !q.jobs.is_empty() && (q.running < cap || active == 1))
             .min_by_key(|(_, q)| q.vtime)
             .map(|(tenant, _)| tenant.clone())
+    }
+
+    /// Charges other tenants their part of a shared job's `cost`, and returns the part left for its own tenant.
+    fn charge_others(&mut self, own: &Arc<str>, cost: u64, shares: &Shares) -> u64 {
+        let total: usize = shares.iter().map(|(_, items)| items).sum();
+        if total == 0 {
+            return cost;
+        }
+        let part = |items: usize| (cost as u128 * items as u128 / total as u128) as u64;
+        let mut own_items = 0;
+        for (tenant, items) in shares {
+            if tenant == own {
+                own_items += items;
+            } else if let Some(queue) = self.tenants.get_mut(tenant) {
+                queue.vtime += part(*items);
+            }
+        }
+        part(own_items).max(1)
     }
 
     /// Drops the tenants that are neither active nor owed time (idling earns no credit).
@@ -425,5 +458,19 @@ mod tests {
         };
         let (slow, tick) = tokio::join!(slow, tick);
         assert_eq!((slow.unwrap(), tick), (7, "ticked"));
+    }
+
+    #[test]
+    fn a_shared_job_charges_each_tenant_its_items() {
+        let mut state = State::default();
+        for tenant in ["a", "b"] {
+            state.tenants.insert(tenant.into(), TenantQueue::default());
+        }
+        let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
+        // 4 items: 1 for a (whose job it is), 3 for b.
+        let own = state.charge_others(&a, 400, &vec![(a.clone(), 1), (b.clone(), 3)]);
+        assert_eq!((own, state.tenants[&b].vtime), (100, 300));
+        // A job that ran only its own work keeps the whole cost.
+        assert_eq!(state.charge_others(&a, 400, &Shares::new()), 400);
     }
 }

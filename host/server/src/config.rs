@@ -85,6 +85,44 @@ pub struct Config {
     pub backends: BackendsConfig,
     /// Where uploads and the catalog live (`[store]`): the data directory, or a bucket a fleet shares.
     pub store: StoreConfig,
+    /// Dynamic batching (`[batching]`): how far concurrent runs of one model may be merged.
+    pub batching: BatchingConfig,
+}
+
+/// `[batching]`: concurrent runs of one model on same-shaped inputs, from any tenant, may run as one batch.
+/// The node measures each model's cost per item at each batch size and batches only where it is lower.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatchingConfig {
+    /// Most items in one run; 1 turns batching off.
+    pub max_batch_size: usize,
+    /// How long a run may wait for others to batch with, in milliseconds — only for models where batching
+    /// has been measured to pay.
+    pub max_queue_delay_ms: u64,
+    /// `measured` (batch only where it was measured to pay) or `always` (batch whatever waits).
+    pub mode: edge_infer_nn::BatchMode,
+}
+
+impl Default for BatchingConfig {
+    fn default() -> Self {
+        let policy = edge_infer_nn::BatchPolicy::default();
+        Self {
+            max_batch_size: policy.max_batch_size,
+            max_queue_delay_ms: policy.max_queue_delay.as_millis() as u64,
+            mode: policy.mode,
+        }
+    }
+}
+
+impl BatchingConfig {
+    /// The policy the inference layer applies.
+    pub fn policy(&self) -> edge_infer_nn::BatchPolicy {
+        edge_infer_nn::BatchPolicy {
+            max_batch_size: self.max_batch_size.max(1),
+            max_queue_delay: Duration::from_millis(self.max_queue_delay_ms),
+            mode: self.mode,
+        }
+    }
 }
 
 /// `[store]`: the data directory (one node), or an S3-compatible bucket that every node of a fleet shares.
@@ -141,6 +179,7 @@ impl Default for Config {
             tls_key: None,
             backends: BackendsConfig::default(),
             store: StoreConfig::default(),
+            batching: BatchingConfig::default(),
         }
     }
 }

