@@ -180,16 +180,25 @@ pub async fn raw_tensor_of(
     shape: &str,
     body: Vec<u8>,
 ) -> reqwest::Response {
-    client()
-        .post(node.url(&format!("/run/{tenant}/tensor?model={model}")))
+    let url = node.url(&format!("/run/{tenant}/tensor?model={model}"));
+    tensor_request(&client(), &url, ty, shape, body).send().await.unwrap()
+}
+
+/// A request carrying one raw little-endian tensor `x` to a `tensor` endpoint's `url`.
+pub fn tensor_request(
+    client: &reqwest::Client,
+    url: &str,
+    ty: &str,
+    shape: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::RequestBuilder {
+    client
+        .post(url)
         .header("content-type", "application/octet-stream")
         .header("x-tensor-name", "x")
         .header("x-tensor-type", ty)
         .header("x-tensor-shape", shape)
         .body(body)
-        .send()
-        .await
-        .unwrap()
 }
 
 /// Sends raw bytes (a request head, maybe a body) on a fresh connection and returns everything the node
@@ -224,4 +233,58 @@ pub fn thread_cpu_seconds() -> Vec<(String, f64)> {
         threads.push((stat[open + 1..close].to_string(), used / ticks));
     }
     threads
+}
+
+/// What a closed loop of requests measured.
+#[derive(Debug, Default)]
+pub struct LoadResult {
+    /// Requests answered within the counted window.
+    pub answered: u64,
+    /// Their latencies, sorted.
+    pub latencies: Vec<std::time::Duration>,
+    /// The counted window.
+    pub window: std::time::Duration,
+}
+
+impl LoadResult {
+    /// Requests per second over the counted window.
+    pub fn rate(&self) -> f64 {
+        self.answered as f64 / self.window.as_secs_f64()
+    }
+
+    /// The `p` quantile (0..=1) of the latencies, in milliseconds.
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        let Some(last) = self.latencies.len().checked_sub(1) else { return f64::NAN };
+        self.latencies[(last as f64 * p).round() as usize].as_secs_f64() * 1e3
+    }
+}
+
+/// Keeps `concurrency` requests made by `request` in flight for `length` (each must answer 2xx), counting
+/// those sent after the first `skip` and answered before the end: a bounded load generator for the benches.
+pub async fn closed_loop(
+    request: impl Fn() -> reqwest::RequestBuilder,
+    concurrency: usize,
+    length: std::time::Duration,
+    skip: std::time::Duration,
+) -> LoadResult {
+    use std::time::Instant;
+    let start = Instant::now();
+    let (count_from, end) = (start + skip.min(length), start + length);
+    let loops = (0..concurrency).map(|_| async {
+        let mut latencies = Vec::new();
+        while Instant::now() < end {
+            let sent = Instant::now();
+            let response = request().send().await.expect("the server answers");
+            let status = response.status();
+            let body = response.bytes().await.expect("the body arrives");
+            assert!(status.is_success(), "{status}: {}", String::from_utf8_lossy(&body));
+            if sent >= count_from && Instant::now() <= end {
+                latencies.push(sent.elapsed());
+            }
+        }
+        latencies
+    });
+    let mut latencies: Vec<_> = futures_util::future::join_all(loops).await.into_iter().flatten().collect();
+    latencies.sort();
+    LoadResult { answered: latencies.len() as u64, latencies, window: end - count_from }
 }

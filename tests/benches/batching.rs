@@ -14,14 +14,16 @@
 //!    half-second not counted). Reported: requests/s per setting and its ratio to `off`, and the cost curve
 //!    the `measured` node learnt from its live runs.
 //!
-//! `cargo bench -p edge-infer-tests --bench batching [-- --phase-secs 4 --rounds 2]`; results: `BENCHMARKS.md`.
+//! `cargo bench -p edge-infer-tests --bench batching [-- --phase-secs 4 --rounds 2 --no-curves]`; results: `BENCHMARKS.md`.
 //! Bounded: part 1 runs a fixed number of runs; part 2 stops after `3 × rounds × phase-secs` per model and
 //! backend, plus warm-up.
 
 use bytes::Bytes;
 use edge_infer::{Config, backends::survey};
 use edge_infer_nn::{Backends, BatchMode, ElementType, LoadedModel, ModelConfig, Tensor};
-use edge_infer_tests::{TestNode, prepared, tensor_tenant, toml_path, with_engine_libraries};
+use edge_infer_tests::{
+    TestNode, closed_loop, prepared, tensor_request, tensor_tenant, toml_path, with_engine_libraries,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -178,11 +180,13 @@ fn throughput(phase: Duration, rounds: u32) {
                     let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
                     for url in urls {
                         // Warm up: plans, pool slots, connections; and the measured node's single-run costs.
-                        closed_loop(&client, url, body, shape, 16, Duration::from_secs(1)).await;
+                        closed_loop(post(&client, url, body, shape), 16, Duration::from_secs(1), Duration::ZERO).await;
                     }
                     for _ in 0..rounds {
                         for (i, url) in urls.iter().enumerate() {
-                            rates[i].push(closed_loop(&client, url, body, shape, 16, phase).await);
+                            let load =
+                                closed_loop(post(&client, url, body, shape), 16, phase, Duration::from_millis(500));
+                            rates[i].push(load.await.rate());
                         }
                     }
                 });
@@ -197,17 +201,23 @@ fn throughput(phase: Duration, rounds: u32) {
         "\n## Requests/s at 16 in flight, {cores} cores, {rounds} rounds of {} s per setting\n",
         phase.as_secs_f64()
     );
-    println!("| model and backend | off req/s | measured req/s (ratio) | always req/s (ratio) |");
-    println!("|---|---:|---:|---:|");
+    println!(
+        "| model and backend | off req/s | measured req/s (ratio) | always req/s (ratio) | per round (off / measured / always) |"
+    );
+    println!("|---|---:|---:|---:|---|");
     for (case, rates) in rows {
         let mean: Vec<f64> = rates.iter().map(|r| r.iter().sum::<f64>() / r.len() as f64).collect();
+        let rounds: Vec<String> = (0..rates[0].len())
+            .map(|r| rates.iter().map(|setting| format!("{:.0}", setting[r])).collect::<Vec<_>>().join(" / "))
+            .collect();
         println!(
-            "| {case} | {:.1} | {:.1} ({:.2}) | {:.1} ({:.2}) |",
+            "| {case} | {:.1} | {:.1} ({:.2}) | {:.1} ({:.2}) | {} |",
             mean[0],
             mean[1],
             mean[1] / mean[0],
             mean[2],
-            mean[2] / mean[0]
+            mean[2] / mean[0],
+            rounds.join("; ")
         );
     }
     println!("\n## What the `measured` node learnt from its live runs (ms per item at each batch size)\n");
@@ -220,44 +230,20 @@ fn throughput(phase: Duration, rounds: u32) {
     drop(nodes);
 }
 
-/// Keeps `concurrency` requests in flight for `length`; requests/s over all but the first half-second.
-async fn closed_loop(
-    client: &reqwest::Client,
-    url: &str,
-    body: &Bytes,
-    shape: &str,
-    concurrency: usize,
-    length: Duration,
-) -> f64 {
-    let start = Instant::now();
-    let (count_from, end) = (start + length.min(Duration::from_millis(500)), start + length);
-    let loops = (0..concurrency).map(|_| async move {
-        let mut done = 0u64;
-        while Instant::now() < end {
-            let response = client
-                .post(url)
-                .header("content-type", "application/octet-stream")
-                .header("x-tensor-name", "x")
-                .header("x-tensor-type", "f32")
-                .header("x-tensor-shape", shape)
-                .body(body.clone())
-                .send()
-                .await
-                .expect("the node answers");
-            assert!(response.status().is_success(), "{url}: {}", response.status());
-            response.bytes().await.expect("the body arrives");
-            if Instant::now() >= count_from && Instant::now() <= end {
-                done += 1;
-            }
-        }
-        done
-    });
-    let done: u64 = futures_util::future::join_all(loops).await.into_iter().sum();
-    done as f64 / (end - count_from).as_secs_f64()
+/// A raw f32 tensor request to a `tensor` endpoint.
+fn post<'a>(
+    client: &'a reqwest::Client,
+    url: &'a str,
+    body: &'a Bytes,
+    shape: &'a str,
+) -> impl Fn() -> reqwest::RequestBuilder + 'a {
+    move || tensor_request(client, url, "f32", shape, body.clone())
 }
 
 fn main() {
     let (phase, rounds) = args();
-    cost_curves();
+    if !std::env::args().any(|a| a == "--no-curves") {
+        cost_curves();
+    }
     throughput(phase, rounds);
 }

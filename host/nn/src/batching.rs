@@ -4,8 +4,9 @@
 //! tenant, can be merged into one run and split back. Whether that is worth it depends on the model and the
 //! backend: on a CPU, tract and onnxruntime run a batch of N in about N times one run, or worse (FACTS.md),
 //! while a GPU or a wide intra-op pool runs it in much less. So nothing is assumed: each model keeps a
-//! [`CostCurve`], the measured time per item at batch sizes 1, 2, 4, 8, …, learnt from live runs, and a
-//! batch is formed only at a size whose cost per item is lower than running the items one by one.
+//! [`CostCurve`], the measured time per item at batch sizes 1, 2, 4, 8, …, learnt from live runs (each size
+//! tried only while the one below it paid), and a batch is formed only at a size whose cost per item is
+//! lower than running the items one by one.
 //!
 //! Batches form without waiting: every call queues its inputs in its model's group and a job of its own
 //! tenant on the fair [`Scheduler`]. Whichever of those jobs a pool thread picks first takes its own inputs
@@ -21,9 +22,12 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-/// Runs measured at a batch size before its cost counts (the first one, which may build a plan for the new
-/// shape, is not measured).
-const SAMPLES: u32 = 2;
+/// Runs measured at a batch size before its cost counts. The first run at a size, which may build a plan for
+/// the new shape, is not measured; the cost is the median of the last [`KEEP`] runs, so one slow run (a
+/// plan built by two threads at once, a busy machine) does not decide.
+const SAMPLES: usize = 3;
+/// Runs a size's median is taken over.
+const KEEP: usize = 5;
 /// A batch size is chosen only when its cost per item is at most this fraction of a single run's.
 const PAYS_BELOW: f64 = 0.95;
 /// After this many decisions against batching, one batched size is measured again: the curve follows the
@@ -71,17 +75,34 @@ pub struct CostCurve {
     unbatchable: bool,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct SizeCost {
-    runs: u32,
-    /// Moving average of the run time per item, in microseconds.
-    per_item_us: f64,
+    /// Whether the size has run once (its unmeasured warm-up).
+    warm: bool,
+    /// The last runs' time per item, in microseconds, oldest first.
+    recent: VecDeque<f64>,
+}
+
+impl SizeCost {
+    fn measured(&self) -> bool {
+        self.recent.len() >= SAMPLES
+    }
+
+    /// The median time per item of the last runs.
+    fn per_item_us(&self) -> f64 {
+        let mut sorted: Vec<f64> = self.recent.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        sorted.get(sorted.len() / 2).copied().unwrap_or(f64::INFINITY)
+    }
 }
 
 impl CostCurve {
     /// `(batch size, microseconds per item)` for every size measured so far.
     pub fn points(&self) -> Vec<(usize, f64)> {
-        (self.sizes.iter().enumerate()).filter(|(_, c)| c.runs >= 2).map(|(k, c)| (1 << k, c.per_item_us)).collect()
+        (self.sizes.iter().enumerate())
+            .filter(|(_, c)| !c.recent.is_empty())
+            .map(|(k, c)| (1 << k, c.per_item_us()))
+            .collect()
     }
 
     /// The batch size to run when `available` items wait (and at most `max` may go together).
@@ -90,20 +111,28 @@ impl CostCurve {
         if limit <= 1 || self.unbatchable || !self.measured(0) {
             return 1;
         }
+        let single = self.sizes[0].per_item_us();
         let sizes = (1..).map(|k| (k, 1usize << k)).take_while(|&(_, size)| size <= limit);
-        if let Some((_, size)) = sizes.clone().find(|&(k, _)| !self.measured(k)) {
-            return size;
+        // Explore upward while the curve keeps paying: a size is tried only if the one below it cost no
+        // more per item than a single run (on a CPU where a batch of 2 costs more, 4 and 8 are never tried).
+        for (k, size) in sizes.clone() {
+            if !self.measured(k) {
+                if k == 1 || self.sizes[k - 1].per_item_us() <= single {
+                    return size;
+                }
+                break;
+            }
         }
-        let single = self.sizes[0].per_item_us;
-        let best = sizes.map(|(k, size)| (size, self.sizes[k].per_item_us)).min_by(|a, b| a.1.total_cmp(&b.1));
+        let best = (sizes.filter(|&(k, _)| self.measured(k)))
+            .map(|(k, size)| (size, self.sizes[k].per_item_us()))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
         match best {
             Some((size, cost)) if cost <= single * PAYS_BELOW => size,
             _ => {
                 self.declined += 1;
                 if self.declined >= REMEASURE_EVERY {
                     self.declined = 0;
-                    // Its next run counts as its first measured one again.
-                    self.sizes[1].runs = 1;
+                    self.sizes[1].recent.clear();
                 }
                 1
             }
@@ -112,15 +141,15 @@ impl CostCurve {
 
     /// Whether batching has shown it pays at some size up to `max`.
     fn pays(&self, max: usize) -> bool {
-        let Some(single) = self.sizes.first().filter(|c| c.runs > SAMPLES).map(|c| c.per_item_us) else {
+        let Some(single) = self.sizes.first().filter(|c| c.measured()).map(SizeCost::per_item_us) else {
             return false;
         };
         (self.sizes.iter().enumerate().skip(1))
-            .any(|(k, c)| (1 << k) <= max && c.runs > SAMPLES && c.per_item_us <= single * PAYS_BELOW)
+            .any(|(k, c)| (1 << k) <= max && c.measured() && c.per_item_us() <= single * PAYS_BELOW)
     }
 
     fn measured(&self, k: usize) -> bool {
-        self.sizes.get(k).is_some_and(|c| c.runs > SAMPLES)
+        self.sizes.get(k).is_some_and(SizeCost::measured)
     }
 
     /// Books a run of `items` that took `elapsed`, under the largest power of two not above `items`.
@@ -130,13 +159,13 @@ impl CostCurve {
             self.sizes.resize(k + 1, SizeCost::default());
         }
         let cost = &mut self.sizes[k];
-        cost.runs = cost.runs.saturating_add(1);
-        let per_item = elapsed.as_secs_f64() * 1e6 / items.max(1) as f64;
-        if cost.runs == 2 {
-            cost.per_item_us = per_item;
-        } else if cost.runs > 2 {
-            cost.per_item_us = (cost.per_item_us * 3.0 + per_item) / 4.0;
+        if !std::mem::replace(&mut cost.warm, true) {
+            return;
         }
+        if cost.recent.len() == KEEP {
+            cost.recent.pop_front();
+        }
+        cost.recent.push_back(elapsed.as_secs_f64() * 1e6 / items.max(1) as f64);
     }
 }
 
@@ -490,8 +519,8 @@ mod tests {
     async fn measured_mode_measures_single_runs_before_it_tries_a_batch() {
         let (batcher, model) = (batcher(BatchMode::Measured), Doubler::new(false));
         pile_up(batcher, model.clone()).await;
-        // A warm-up and SAMPLES measured single runs, then the smallest batch is tried on two waiting calls.
-        assert_eq!(model.runs(), [1, 1, 1, 2, 1]);
+        // A warm-up and SAMPLES measured single runs, then the smallest batch is tried on the two waiting calls.
+        assert_eq!(model.runs(), [1, 1, 1, 1, 2]);
     }
 
     fn curve(points: &[(usize, u64)]) -> CostCurve {
@@ -511,11 +540,12 @@ mod tests {
         let mut single = curve(&[(1, 100)]);
         assert_eq!(single.choose(1, 16), 1, "one waiting item is never a batch");
         assert_eq!(single.choose(16, 16), 2, "the smallest unmeasured size is tried");
-        assert_eq!(curve(&[(1, 100), (2, 150)]).choose(16, 16), 4);
-        assert_eq!(curve(&[(1, 100), (2, 150)]).choose(3, 16), 1, "only sizes that fit are considered");
-        let mut cpu = curve(&[(1, 100), (2, 150), (4, 180), (8, 200), (16, 210)]);
-        assert_eq!(cpu.choose(16, 16), 1, "batching costs more per item here");
+        assert_eq!(curve(&[(1, 100), (2, 90)]).choose(16, 16), 4, "a size that pays opens the next one");
+        assert_eq!(curve(&[(1, 100), (2, 90)]).choose(3, 16), 2, "only sizes that fit are considered");
+        let mut cpu = curve(&[(1, 100), (2, 150)]);
+        assert_eq!(cpu.choose(16, 16), 1, "a batch of 2 costs more per item: larger ones are not tried");
         assert!(!cpu.pays(16));
+        assert_eq!(cpu.points(), [(1, 100.0), (2, 150.0)]);
         let mut gpu = curve(&[(1, 100), (2, 60), (4, 30), (8, 20), (16, 25)]);
         assert_eq!(gpu.choose(16, 16), 8, "the cheapest size per item");
         assert_eq!(gpu.choose(5, 16), 4);
@@ -529,6 +559,11 @@ mod tests {
         let mut curve = CostCurve::default();
         curve.record(2, Duration::from_millis(100));
         assert!(curve.points().is_empty(), "the first run at a size may build a plan: not measured");
+        let mut slow_start = CostCurve::default();
+        for micros in [1_000_000, 1_500_000, 100, 100] {
+            slow_start.record(1, Duration::from_micros(micros));
+        }
+        assert_eq!(slow_start.points(), [(1, 100.0)], "one slow run does not decide");
         let mut cpu = self::curve(&[(1, 100), (2, 150)]);
         for _ in 1..REMEASURE_EVERY {
             assert_eq!(cpu.choose(2, 16), 1);
