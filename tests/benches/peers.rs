@@ -11,7 +11,9 @@
 //!
 //! A load-generator thread (one current-thread runtime, reqwest over keep-alive HTTP/1.1 on 127.0.0.1) keeps
 //! 16 requests in flight to each server in turn, `--rounds` rounds (default 2) of `--phase-secs` each
-//! (default 5; the first second not counted). `wasmtime serve -S nn` is not rebuilt here: FACTS.md's figure
+//! (default 5; the first second not counted). For the node, the CPU time of its tokio workers (HTTP and
+//! guests: the node's own cost, inference apart) per request answered; for
+//! every server, the cores the load generator itself used. `wasmtime serve -S nn` is not rebuilt here: FACTS.md's figure
 //! for it on this machine is printed for reference.
 //!
 //! `cargo bench -p edge-infer-tests --bench peers [-- --phase-secs 5 --rounds 2]`; results: `BENCHMARKS.md`.
@@ -20,8 +22,10 @@ use bytes::Bytes;
 use edge_infer::{Config, backends::survey};
 use edge_infer_nn::{Backends, ElementType, ModelConfig, Tensor};
 use edge_infer_tests::{
-    LoadResult, TestNode, closed_loop, prepared, repo, tensor_request, tensor_tenant, toml_path, with_engine_libraries,
+    LoadResult, TestNode, closed_loop, prepared, repo, tensor_request, tensor_tenant, thread_cpu_seconds, toml_path,
+    with_engine_libraries,
 };
+use std::collections::BTreeMap;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -69,6 +73,21 @@ fn args() -> (Duration, u32) {
     let phase = value("--phase-secs").map_or(5.0, |v| v.parse().expect("--phase-secs N"));
     let rounds = value("--rounds").map_or(2, |v| v.parse().expect("--rounds N"));
     (Duration::from_secs_f64(phase), rounds)
+}
+
+/// CPU seconds used so far by this process's node workers (HTTP and guests; not the inference pool, nor the
+/// threads OpenVINO runs its own inferences on) and its load generator.
+fn cpu() -> BTreeMap<&'static str, f64> {
+    let mut groups = BTreeMap::new();
+    for (name, used) in thread_cpu_seconds() {
+        let group = match name {
+            n if n.starts_with("node-worker") => "node",
+            n if n.starts_with("load-generator") => "generator",
+            _ => "other",
+        };
+        *groups.entry(group).or_insert(0.0) += used;
+    }
+    groups
 }
 
 fn f32s(bytes: &[u8]) -> Vec<f32> {
@@ -147,17 +166,26 @@ fn main() {
                     closed_loop(warm_up, 16, Duration::from_secs(1), Duration::ZERO).await;
                 }
                 let mut results: Vec<Vec<LoadResult>> = load_targets.iter().map(|_| Vec::new()).collect();
+                let mut used: Vec<BTreeMap<&str, f64>> = load_targets.iter().map(|_| BTreeMap::new()).collect();
                 for _ in 0..rounds {
                     for (i, (_, url)) in load_targets.iter().enumerate() {
                         let request = || tensor_request(&client, url, "f32", SHAPE, load_page.clone());
-                        results[i].push(closed_loop(request, 16, phase, Duration::from_secs(1)).await);
+                        let before = cpu();
+                        // CPU is counted over the whole phase, requests over all but its first second.
+                        let load = closed_loop(request, 16, phase, Duration::from_secs(1)).await;
+                        for (group, after) in cpu() {
+                            let share = (after - before.get(group).copied().unwrap_or(0.0)) * load.window.as_secs_f64()
+                                / phase.as_secs_f64();
+                            *used[i].entry(group).or_insert(0.0) += share;
+                        }
+                        results[i].push(load);
                     }
                 }
-                (answers, results)
+                (answers, results, used)
             })
         })
         .unwrap();
-    let (answers, results) = load.join().unwrap();
+    let (answers, results, used) = load.join().unwrap();
     drop(peer);
 
     let merged: Vec<LoadResult> = results
@@ -179,9 +207,9 @@ fn main() {
         phase.as_secs_f64()
     );
     println!(
-        "| server | native latency ms | physical limit req/s | req/s | of the limit | vs FastAPI | vs wasmtime serve (FACTS) | p50 ms | p99 ms | answer |"
+        "| server | native latency ms | physical limit req/s | req/s | of the limit | vs FastAPI | vs wasmtime serve (FACTS) | p50 ms | p99 ms | HTTP + guest CPU ms / request | generator cores | answer |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for (i, ((name, _), load)) in targets.iter().zip(&merged).enumerate() {
         let (latency, limit, exact) = match native.get(i) {
             Some((_, latency, output)) => {
@@ -196,8 +224,13 @@ fn main() {
         };
         let of_limit =
             native.get(i).map_or("—".into(), |(_, l, _)| format!("{:.2}", load.rate() / (cores as f64 / l * 1e3)));
+        let node_cpu = match native.get(i) {
+            Some(_) => format!("{:.2}", used[i].get("node").copied().unwrap_or(0.0) * 1e3 / load.answered as f64),
+            None => "—".into(),
+        };
+        let generator = used[i].get("generator").copied().unwrap_or(0.0) / load.window.as_secs_f64();
         println!(
-            "| {name} | {latency} | {limit} | {:.1} | {of_limit} | {:.2} | {:.2} | {:.1} | {:.1} | {exact} |",
+            "| {name} | {latency} | {limit} | {:.1} | {of_limit} | {:.2} | {:.2} | {:.1} | {:.1} | {node_cpu} | {generator:.2} | {exact} |",
             load.rate(),
             load.rate() / fastapi,
             load.rate() / WASMTIME_SERVE_FACTS,
