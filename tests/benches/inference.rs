@@ -21,6 +21,8 @@
 //!
 //! and the sandbox alone, with no inference:
 //!
+//! - `sandbox/scheduler_round_trip_empty_job`: an empty job through the inference pool and back (queue, wake
+//!   a pool thread, wake the caller): the hop every `compute` makes;
 //! - `sandbox/probe_echo_instantiate_plus_trivial_handler`: a full request to the `probe` guest's `/echo` (new
 //!   store, instantiate, a handler that answers a small JSON, drop);
 //! - `sandbox/probe_echo_602k_body`: the same with the model input (602,112 bytes) as the body, which the guest
@@ -262,6 +264,9 @@ fn paired_overhead(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, case: 
 }
 
 fn sandbox(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture) {
+    group.bench_function("scheduler_round_trip_empty_job", |b| {
+        b.iter(|| f.rt.block_on(f.native.scheduler().run("bench", || ())).expect("the pool runs it"))
+    });
     group.bench_function("probe_echo_instantiate_plus_trivial_handler", |b| {
         b.iter_batched(
             || Fixture::echo_request(Bytes::new()),
