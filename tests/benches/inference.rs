@@ -21,6 +21,9 @@
 //!
 //! and the sandbox alone, with no inference:
 //!
+//! - `sandbox/instantiate_alone`: per-request instantiation of the `probe` component alone, as the node times
+//!   it for `Server-Timing` (`ProxyPre::instantiate_async` into a fresh store on the pooling allocator), summed
+//!   over probe requests (issue #8's target 2);
 //! - `sandbox/scheduler_round_trip_empty_job`: an empty job through the inference pool and back (queue, wake
 //!   a pool thread, wake the caller): the hop every `compute` makes;
 //! - `sandbox/probe_echo_instantiate_plus_trivial_handler`: a full request to the `probe` guest's `/echo` (new
@@ -263,7 +266,25 @@ fn paired_overhead(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, case: 
     });
 }
 
+/// The `instantiate` part of a probe request's `Server-Timing` (the node's own clock around
+/// `ProxyPre::instantiate_async` on a fresh store from the pooling allocator), in seconds.
+fn instantiate_time(parts: &http::response::Parts) -> f64 {
+    let header = parts.headers["server-timing"].to_str().expect("ASCII");
+    let ms = header.split(", ").find_map(|t| t.strip_prefix("instantiate;dur=")).expect("an instantiate entry");
+    ms.parse::<f64>().expect("milliseconds") / 1e3
+}
+
 fn sandbox(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture) {
+    group.bench_function("instantiate_alone", |b| {
+        b.iter_custom(|iters| {
+            let mut total = 0.0;
+            for _ in 0..iters {
+                let (parts, _) = f.call(&f.probe, Fixture::echo_request(Bytes::new()));
+                total += instantiate_time(&parts);
+            }
+            Duration::from_secs_f64(total)
+        })
+    });
     group.bench_function("scheduler_round_trip_empty_job", |b| {
         b.iter(|| f.rt.block_on(f.native.scheduler().run("bench", || ())).expect("the pool runs it"))
     });

@@ -26,6 +26,7 @@ use edge_infer_tests::{
     with_engine_libraries,
 };
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,8 @@ impl Peer {
             .args(["--port", &port.to_string(), "--workers", "2", "--log-level", "warning"])
             .env("PEER_MODEL", model)
             .current_dir(repo())
+            // Its own process group, so that its workers stop with it.
+            .process_group(0)
             .spawn()
             .expect("uvicorn from the test venv (bash scripts/prepare-test-data.sh)");
         let peer = Self { child, url: format!("http://127.0.0.1:{port}") };
@@ -61,8 +64,15 @@ impl Peer {
 }
 
 impl Drop for Peer {
+    /// SIGTERM to the whole group (uvicorn and its workers), SIGKILL after 10 s.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
 }

@@ -21,6 +21,7 @@ ROWS = [
     ("pp_ocr_cls/native_scheduler", "PP-OCR cls: (a) native via scheduler"),
     ("pp_ocr_cls/guest_tensor_endpoint", "PP-OCR cls: (b) guest, `tensor` endpoint"),
     ("pp_ocr_cls/guest_minus_native_paired", "PP-OCR cls: (b) - (a), interleaved pairs"),
+    ("sandbox/instantiate_alone", "per-request instantiate alone (the node's `Server-Timing` clock)"),
     ("sandbox/scheduler_round_trip_empty_job", "an empty job through the inference pool and back"),
     ("sandbox/probe_echo_instantiate_plus_trivial_handler", "probe `/echo`, empty body: instantiate + trivial handler"),
     ("sandbox/probe_echo_602k_body", "probe `/echo`, the 602,112-byte input as body"),
