@@ -288,3 +288,24 @@ pub async fn closed_loop(
     latencies.sort();
     LoadResult { answered: latencies.len() as u64, latencies, window: end - count_from }
 }
+
+/// The value after `--name` on this bench's command line, or `default`.
+pub fn bench_arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)) {
+        Some(value) => value.parse().unwrap_or_else(|_| panic!("{name}: cannot read {value:?}")),
+        None => default,
+    }
+}
+
+/// A tokio runtime set up as `edge-infer serve` sets up its own: one worker per core, named `node-worker`
+/// (the benches group CPU time by thread name).
+pub fn node_runtime() -> tokio::runtime::Runtime {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .thread_name("node-worker")
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}

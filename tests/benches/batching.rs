@@ -48,11 +48,8 @@ fn input(model: &Model, items: usize) -> Vec<u8> {
 }
 
 fn args() -> (Duration, u32) {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let phase = value("--phase-secs").map_or(4.0, |v| v.parse().expect("--phase-secs N"));
-    let rounds = value("--rounds").map_or(2, |v| v.parse().expect("--rounds N"));
-    (Duration::from_secs_f64(phase), rounds)
+    let phase = edge_infer_tests::bench_arg("--phase-secs", 4.0);
+    (Duration::from_secs_f64(phase), edge_infer_tests::bench_arg("--rounds", 2))
 }
 
 /// Part 1: per-item cost at each batch size, per backend.
@@ -126,12 +123,7 @@ const SETTINGS: [(&str, usize, BatchMode); 3] =
 /// Part 2: requests/s at 16 in flight, per batching setting.
 fn throughput(phase: Duration, rounds: u32) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let node_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .thread_name("node-worker")
-        .enable_all()
-        .build()
-        .unwrap();
+    let node_rt = edge_infer_tests::node_runtime();
     let backends: Vec<&str> = edge_infer_nn::compiled_in().into_iter().filter(|b| *b != "openvino").collect();
     let mut catalog = tensor_tenant("bench", &[]);
     for model in &MODELS {

