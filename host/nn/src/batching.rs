@@ -14,9 +14,13 @@
 //! nothing left and end at once. A batch's cost is charged to each tenant by the items it ran for them, so
 //! batching never lets one tenant ride on another's share of the pool. Where batching pays, a call may also
 //! wait up to `max_queue_delay` for company before queuing its job.
+//!
+//! A free leading axis is not always a batch: a model may take a sequence there and mix its rows. So a
+//! group's first batch is checked against its items run alone, and a group whose batch failed, did not
+//! split, or changed an answer never batches again.
 
 use crate::scheduler::{Job, Shares};
-use crate::{Dim, JobTiming, LoadedModel, NnError, Scheduler, Tensor};
+use crate::{Dim, ElementType, JobTiming, LoadedModel, NnError, Scheduler, Tensor};
 use edge_infer_metrics::{Metrics, ModelLabels};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -71,7 +75,10 @@ pub struct CostCurve {
     sizes: Vec<SizeCost>,
     /// Decisions against batching since the last re-measurement.
     declined: u32,
-    /// The model's outputs did not split by the batch axis: it never batches.
+    /// The group's first batch was checked against its items run alone, and agreed.
+    verified: bool,
+    /// A batched run failed, did not split by the batch axis, or changed the answers (the items of a batch
+    /// influenced each other: the leading axis is not a batch axis): it never batches again.
     unbatchable: bool,
 }
 
@@ -279,13 +286,14 @@ impl Batcher {
     /// On a pool thread: runs call `id` — and, where it pays, others of its group — unless another job
     /// already did.
     fn run_group(&self, key: &GroupKey, id: u64) -> Shares {
-        let (model, mut batch) = {
+        let (model, mut batch, verify) = {
             let mut groups = self.lock();
             let Some(group) = groups.map.get_mut(key) else { return Shares::new() };
             let Some(own) = group.waiting.iter().position(|w| w.id == id) else { return Shares::new() };
             let Some(model) = group.model.upgrade() else { return Shares::new() };
             let available = group.waiting.iter().map(|w| w.items).sum();
             let size = match self.policy.mode {
+                _ if group.curve.unbatchable => 1,
                 BatchMode::Measured => group.curve.choose(available, self.policy.max_batch_size),
                 BatchMode::Always => available.min(self.policy.max_batch_size),
             };
@@ -296,30 +304,54 @@ impl Batcher {
                 items += next.items;
                 batch.extend(group.waiting.pop_front());
             }
-            (model, batch)
+            (model, batch, !group.curve.verified)
         };
         let started = Instant::now();
         let items: usize = batch.iter().map(|w| w.items).sum();
         let shares = batch.iter().map(|w| (w.tenant.clone(), w.items)).collect();
-        let answers = if batch.len() == 1 {
+        let (answers, cost) = if batch.len() == 1 {
             let inputs = std::mem::take(&mut batch[0].inputs);
-            vec![model.run(inputs)]
+            (vec![model.run(inputs)], started.elapsed())
         } else {
-            match run_batch(model.as_ref(), &mut batch) {
-                Ok(outputs) => outputs.into_iter().map(Ok).collect(),
+            let batched = run_batch(model.as_ref(), &batch);
+            let cost = started.elapsed();
+            let verdict = match batched {
+                Ok(outputs) if !verify => Ok(outputs),
+                Ok(outputs) => {
+                    // A group's first batch is checked against its items run alone: a model whose leading axis
+                    // is not a batch (a sequence, say) would mix its items and still split.
+                    let alone: Vec<_> = batch.iter().map(|w| model.run(w.inputs.clone())).collect();
+                    let agree = outputs.iter().zip(&alone).all(|(b, a)| a.as_ref().is_ok_and(|a| same_outputs(b, a)));
+                    match agree {
+                        true => Ok(outputs),
+                        false => Err((NnError::runtime("batched outputs differ from the items run alone"), alone)),
+                    }
+                }
                 Err(error) => {
                     // One call's bad luck must not fail the others: run each alone, as if never batched.
-                    tracing::warn!(model = model.id(), %error, "a batched run failed; running its items one by one");
+                    Err((error, batch.iter().map(|w| model.run(w.inputs.clone())).collect()))
+                }
+            };
+            let answers = match verdict {
+                Ok(outputs) => {
+                    if let Some(group) = self.lock().map.get_mut(key) {
+                        group.curve.verified = true;
+                    }
+                    outputs.into_iter().map(Ok).collect()
+                }
+                Err((error, alone)) => {
+                    tracing::warn!(model = model.id(), %error, "this model and input shape will not be batched");
                     if let Some(group) = self.lock().map.get_mut(key) {
                         group.curve.unbatchable = true;
                     }
-                    batch.iter_mut().map(|w| model.run(std::mem::take(&mut w.inputs))).collect()
+                    alone
                 }
-            }
+            };
+            (answers, cost)
         };
         let run = started.elapsed();
         if let Some(group) = self.lock().map.get_mut(key) {
-            group.curve.record(items, run);
+            group.curve.record(items, cost);
         }
         let labels = ModelLabels { model: model.id().into(), backend: model.backend().into() };
         self.metrics.batch_size.get_or_create(&labels).observe(items as f64);
@@ -330,6 +362,33 @@ impl Batcher {
         }
         shares
     }
+}
+
+/// Whether two runs' outputs agree: the same shapes and types, floats within float noise (kernels may sum
+/// in another order for another batch size), everything else bit for bit.
+fn same_outputs(batched: &[Tensor], alone: &[Tensor]) -> bool {
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-4 * (1.0 + b.abs()) || (a.is_nan() && b.is_nan());
+    batched.len() == alone.len()
+        && batched.iter().zip(alone).all(|(b, a)| {
+            b.ty() == a.ty()
+                && b.shape() == a.shape()
+                && match (b.ty(), b.bytes(), a.bytes()) {
+                    (ElementType::F32, Some(x), Some(y)) => (x.chunks_exact(4).zip(y.chunks_exact(4)))
+                        .all(|(x, y)| close(f32_at(x).into(), f32_at(y).into())),
+                    (ElementType::F64, Some(x), Some(y)) => {
+                        (x.chunks_exact(8).zip(y.chunks_exact(8))).all(|(x, y)| close(f64_at(x), f64_at(y)))
+                    }
+                    _ => b == a,
+                }
+        })
+}
+
+fn f32_at(bytes: &[u8]) -> f32 {
+    f32::from_le_bytes(bytes.try_into().expect("4 bytes"))
+}
+
+fn f64_at(bytes: &[u8]) -> f64 {
+    f64::from_le_bytes(bytes.try_into().expect("8 bytes"))
 }
 
 struct Groups<'a> {
@@ -366,7 +425,7 @@ impl Groups<'_> {
 }
 
 /// Runs the calls of `batch` as one: inputs joined along the leading axis, outputs split back by items.
-fn run_batch(model: &dyn LoadedModel, batch: &mut [Waiting]) -> Result<Vec<Vec<Tensor>>, NnError> {
+fn run_batch(model: &dyn LoadedModel, batch: &[Waiting]) -> Result<Vec<Vec<Tensor>>, NnError> {
     let items: usize = batch.iter().map(|w| w.items).sum();
     let joined = (0..batch[0].inputs.len())
         .map(|i| {
@@ -406,24 +465,35 @@ mod tests {
     use crate::{ElementType, ModelInfo, TensorSpec};
     use std::sync::Condvar;
 
-    /// `y = 2x` per item on `[N, 2]` f32, recording the batch sizes it ran; the first run waits for the
-    /// gate, so calls pile up behind it. With `whole_batch_out`, it answers one row whatever N is.
+    /// What a [`Doubler`] does with a batch.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Rows {
+        /// `y = 2x`, row by row: a real batch axis.
+        Apart,
+        /// Answers one row whatever N is: outputs that do not split.
+        One,
+        /// `y = 2x + the sum of every row's first value`: the rows influence each other.
+        Mixed,
+    }
+
+    /// `y = 2x` per item on `[N, 2]` f32 (or as [`Rows`] says), recording the batch sizes it ran; the first run
+    /// waits for the gate, so calls pile up behind it.
     struct Doubler {
         info: ModelInfo,
         runs: Mutex<Vec<usize>>,
         gate: (Mutex<bool>, Condvar),
-        whole_batch_out: bool,
+        rows: Rows,
     }
 
     impl Doubler {
-        fn new(whole_batch_out: bool) -> Arc<Self> {
+        fn new(rows: Rows) -> Arc<Self> {
             let spec = |name: &str| TensorSpec {
                 name: name.into(),
                 ty: ElementType::F32,
                 dims: vec![Dim::Free(Some("N".into())), Dim::Fixed(2)],
             };
             let info = ModelInfo { inputs: vec![spec("x")], outputs: vec![spec("y")], ..Default::default() };
-            Arc::new(Self { info, runs: Mutex::default(), gate: Default::default(), whole_batch_out })
+            Arc::new(Self { info, runs: Mutex::default(), gate: Default::default(), rows })
         }
 
         fn open(&self) {
@@ -456,8 +526,10 @@ mod tests {
                 let open = self.gate.0.lock().unwrap();
                 drop(self.gate.1.wait_timeout_while(open, Duration::from_secs(30), |open| !*open).unwrap());
             }
-            let mut values: Vec<f32> = inputs[0].to_f32().unwrap().iter().map(|v| v * 2.0).collect();
-            let rows = if self.whole_batch_out { 1 } else { n };
+            let x = inputs[0].to_f32().unwrap();
+            let shift = if self.rows == Rows::Mixed { x.iter().step_by(2).sum() } else { 0.0 };
+            let mut values: Vec<f32> = x.iter().map(|v| v * 2.0 + shift).collect();
+            let rows = if self.rows == Rows::One { 1 } else { n };
             values.truncate(rows * 2);
             Ok(vec![Tensor::from_f32(vec![rows, 2], &values)?])
         }
@@ -496,31 +568,45 @@ mod tests {
         for (i, call) in std::iter::once(first).chain(rest).enumerate() {
             let answer = call.await.unwrap().unwrap();
             assert_eq!(answer[0].shape(), [1, 2]);
-            assert_eq!(answer[0].to_f32().unwrap(), [2.0 * i as f32, -2.0 * i as f32], "call {i}");
+            let shift = if model.rows == Rows::Mixed { i as f32 } else { 0.0 };
+            assert_eq!(answer[0].to_f32().unwrap(), [2.0 * i as f32 + shift, -2.0 * i as f32 + shift], "call {i}");
         }
     }
 
     #[tokio::test]
     async fn waiting_calls_of_any_tenant_run_as_one_batch_and_each_gets_its_own_rows() {
-        let (batcher, model) = (batcher(BatchMode::Always), Doubler::new(false));
-        pile_up(batcher, model.clone()).await;
-        assert_eq!(model.runs(), [1, 5]);
+        let (batcher, model) = (batcher(BatchMode::Always), Doubler::new(Rows::Apart));
+        pile_up(batcher.clone(), model.clone()).await;
+        // The group's first batch is checked against its five items run alone, and agrees.
+        assert_eq!(model.runs(), [1, 5, 1, 1, 1, 1, 1]);
+        let curve = &batcher.curves()[0].curve;
+        assert!(curve.verified && !curve.unbatchable);
     }
 
     #[tokio::test]
     async fn outputs_that_do_not_split_by_item_fall_back_to_single_runs() {
-        let (batcher, model) = (batcher(BatchMode::Always), Doubler::new(true));
+        let (batcher, model) = (batcher(BatchMode::Always), Doubler::new(Rows::One));
         pile_up(batcher.clone(), model.clone()).await;
         assert_eq!(model.runs(), [1, 5, 1, 1, 1, 1, 1]);
         assert!(batcher.curves()[0].curve.unbatchable, "the model is marked as one that does not batch");
     }
 
     #[tokio::test]
+    async fn a_model_whose_rows_mix_is_never_batched_and_answers_as_if_alone() {
+        let (batcher, model) = (batcher(BatchMode::Always), Doubler::new(Rows::Mixed));
+        pile_up(batcher.clone(), model.clone()).await;
+        // The batch of five split fine but changed the answers: every call got its own run's answer instead.
+        assert_eq!(model.runs(), [1, 5, 1, 1, 1, 1, 1]);
+        assert!(batcher.curves()[0].curve.unbatchable);
+    }
+
+    #[tokio::test]
     async fn measured_mode_measures_single_runs_before_it_tries_a_batch() {
-        let (batcher, model) = (batcher(BatchMode::Measured), Doubler::new(false));
+        let (batcher, model) = (batcher(BatchMode::Measured), Doubler::new(Rows::Apart));
         pile_up(batcher, model.clone()).await;
-        // A warm-up and SAMPLES measured single runs, then the smallest batch is tried on the two waiting calls.
-        assert_eq!(model.runs(), [1, 1, 1, 1, 2]);
+        // A warm-up and SAMPLES measured single runs, then the smallest batch is tried on the two waiting calls
+        // (and, being the group's first, checked against them run alone).
+        assert_eq!(model.runs(), [1, 1, 1, 1, 2, 1, 1]);
     }
 
     fn curve(points: &[(usize, u64)]) -> CostCurve {
