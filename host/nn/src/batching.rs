@@ -309,49 +309,46 @@ impl Batcher {
         let started = Instant::now();
         let items: usize = batch.iter().map(|w| w.items).sum();
         let shares = batch.iter().map(|w| (w.tenant.clone(), w.items)).collect();
-        let (answers, cost) = if batch.len() == 1 {
-            let inputs = std::mem::take(&mut batch[0].inputs);
-            (vec![model.run(inputs)], started.elapsed())
+        // Each call's inputs run alone: after a batch, when it failed or is being checked.
+        let alone = |batch: &mut [Waiting]| -> Vec<_> {
+            batch.iter_mut().map(|w| model.run(std::mem::take(&mut w.inputs))).collect()
+        };
+        // What this run taught about the group: `Some(true)` its batches are safe, `Some(false)` never again.
+        let (answers, cost, batchable) = if batch.len() == 1 {
+            (alone(&mut batch), started.elapsed(), None)
         } else {
             let batched = run_batch(model.as_ref(), &batch);
             let cost = started.elapsed();
-            let verdict = match batched {
-                Ok(outputs) if !verify => Ok(outputs),
+            match batched {
+                Ok(outputs) if !verify => (outputs.into_iter().map(Ok).collect(), cost, None),
                 Ok(outputs) => {
                     // A group's first batch is checked against its items run alone: a model whose leading axis
                     // is not a batch (a sequence, say) would mix its items and still split.
-                    let alone: Vec<_> = batch.iter().map(|w| model.run(w.inputs.clone())).collect();
-                    let agree = outputs.iter().zip(&alone).all(|(b, a)| a.as_ref().is_ok_and(|a| same_outputs(b, a)));
-                    match agree {
-                        true => Ok(outputs),
-                        false => Err((NnError::runtime("batched outputs differ from the items run alone"), alone)),
+                    let single = alone(&mut batch);
+                    let agree = outputs.iter().zip(&single).all(|(b, a)| a.as_ref().is_ok_and(|a| same_outputs(b, a)));
+                    if !agree {
+                        tracing::warn!(
+                            model = model.id(),
+                            "batched outputs differ from the items run alone: not batching it"
+                        );
                     }
+                    (single, cost, Some(agree))
                 }
                 Err(error) => {
                     // One call's bad luck must not fail the others: run each alone, as if never batched.
-                    Err((error, batch.iter().map(|w| model.run(w.inputs.clone())).collect()))
+                    tracing::warn!(model = model.id(), %error, "a batched run failed: not batching it");
+                    (alone(&mut batch), cost, Some(false))
                 }
-            };
-            let answers = match verdict {
-                Ok(outputs) => {
-                    if let Some(group) = self.lock().map.get_mut(key) {
-                        group.curve.verified = true;
-                    }
-                    outputs.into_iter().map(Ok).collect()
-                }
-                Err((error, alone)) => {
-                    tracing::warn!(model = model.id(), %error, "this model and input shape will not be batched");
-                    if let Some(group) = self.lock().map.get_mut(key) {
-                        group.curve.unbatchable = true;
-                    }
-                    alone
-                }
-            };
-            (answers, cost)
+            }
         };
         let run = started.elapsed();
         if let Some(group) = self.lock().map.get_mut(key) {
             group.curve.record(items, cost);
+            match batchable {
+                Some(true) => group.curve.verified = true,
+                Some(false) => group.curve.unbatchable = true,
+                None => {}
+            }
         }
         let labels = ModelLabels { model: model.id().into(), backend: model.backend().into() };
         self.metrics.batch_size.get_or_create(&labels).observe(items as f64);
@@ -396,29 +393,25 @@ struct Groups<'a> {
 }
 
 impl Groups<'_> {
-    /// The group of `key`, made (or remade, if its model is gone) when needed.
+    /// The group of `key`, made when needed. The key's model address cannot be reused by another model
+    /// while the group lives: its `Weak` keeps the old allocation.
     fn group(&mut self, key: &GroupKey, model: &Arc<dyn LoadedModel>) -> &mut Group {
-        if self.map.len() >= MAX_GROUPS && !self.map.contains_key(key) {
-            let idle = self.map.iter().filter(|(_, g)| g.waiting.is_empty()).min_by_key(|(_, g)| g.last_used);
-            if let Some(oldest) = idle.map(|(k, _)| k.clone()) {
-                self.map.remove(&oldest);
+        if !self.map.contains_key(key) {
+            if self.map.len() >= MAX_GROUPS {
+                let idle = self.map.iter().filter(|(_, g)| g.waiting.is_empty()).min_by_key(|(_, g)| g.last_used);
+                if let Some(oldest) = idle.map(|(k, _)| k.clone()) {
+                    self.map.remove(&oldest);
+                }
             }
-        }
-        let group = self.map.entry(key.clone()).or_insert_with(|| Group {
-            model: Arc::downgrade(model),
-            waiting: VecDeque::new(),
-            curve: CostCurve::default(),
-            last_used: Instant::now(),
-        });
-        if !group.model.ptr_eq(&Arc::downgrade(model)) {
-            // The address was reused by another model: what was learnt is not about this one.
-            *group = Group {
+            let group = Group {
                 model: Arc::downgrade(model),
-                waiting: std::mem::take(&mut group.waiting),
+                waiting: VecDeque::new(),
                 curve: CostCurve::default(),
                 last_used: Instant::now(),
             };
+            self.map.insert(key.clone(), group);
         }
+        let group = self.map.get_mut(key).expect("inserted above");
         group.last_used = Instant::now();
         group
     }
