@@ -37,6 +37,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 for features in "" onnxruntime openvino cuda; do
     cargo clippy -p edge-infer-nn -p edge-infer --lib --bins --locked ${features:+--features "$features"} -- -D warnings
 done
+# The GPU checks (`tests/all/cuda.rs`, `--bench batching -- --gpu`) run only where there is a GPU; here they
+# are at least compiled and linted.
+cargo clippy -p edge-infer-tests --all-targets --locked --no-default-features --features cuda -- -D warnings
 
 say "host tests (builds the guests in target/guests first)"
 cargo test --workspace --locked --no-fail-fast

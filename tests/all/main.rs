@@ -3,6 +3,8 @@
 
 mod backends;
 mod batching;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod example_embed;
 mod example_faces;
 mod example_ocr;

@@ -15,12 +15,17 @@
 //!    the `measured` node learnt from its live runs.
 //!
 //! `cargo bench -p edge-infer-tests --bench batching [-- --phase-secs 4 --rounds 2 --no-curves]`; results: `BENCHMARKS.md`.
+//! With `--features cuda` and `-- --gpu`, on a machine with an NVIDIA GPU and the `onnxruntime-gpu` wheel's
+//! libraries in the test venv, both parts run onnxruntime with CUDA instead (part 1 keeps onnxruntime on one
+//! CPU thread beside it, and has both of CUDA's convolution searches); `--inference-threads N` (default: one
+//! per core), `--concurrency N` (default 16), `--warm-up-secs S` (default 1, per setting) and
+//! `--cuda-conv-search heuristic` change the nodes and the load.
 //! Bounded: part 1 runs a fixed number of runs; part 2 stops after `3 × rounds × phase-secs` per model and
 //! backend, plus warm-up.
 
 use bytes::Bytes;
 use edge_infer::{Config, backends::survey};
-use edge_infer_nn::{Backends, BatchMode, ElementType, LoadedModel, ModelConfig, Tensor};
+use edge_infer_nn::{Backends, BatchMode, CudaConvSearch, ElementType, LoadedModel, ModelConfig, Target, Tensor};
 use edge_infer_tests::{
     TestNode, closed_loop, prepared, tensor_request, tensor_tenant, toml_path, with_engine_libraries,
 };
@@ -53,27 +58,37 @@ fn args() -> (Duration, u32) {
 }
 
 /// Part 1: per-item cost at each batch size, per backend.
-fn cost_curves() {
+fn cost_curves(gpu: bool) {
     let mut config = Config::default();
     with_engine_libraries(&mut config);
-    let mut engines: Vec<(String, Backends, &str)> = Vec::new();
-    for backend in edge_infer_nn::compiled_in() {
-        let backends = survey(&config, Backends::default()).into_backends().expect("backends");
-        engines.push((backend.to_string(), backends, backend));
+    let mut engines: Vec<(String, Backends, &str, Target)> = Vec::new();
+    let backends = || survey(&config, Backends::default()).into_backends().expect("backends");
+    if gpu {
+        engines.push(("onnxruntime, 1 CPU thread".into(), backends(), "onnxruntime", Target::Cpu));
+        engines.push(("onnxruntime, CUDA, exhaustive conv search".into(), backends(), "onnxruntime", Target::Gpu));
+        let mut heuristic = config.clone();
+        heuristic.backends.onnxruntime.cuda_conv_search = CudaConvSearch::Heuristic;
+        let backends = survey(&heuristic, Backends::default()).into_backends().expect("backends");
+        engines.push(("onnxruntime, CUDA, heuristic conv search".into(), backends, "onnxruntime", Target::Gpu));
+    } else {
+        for backend in edge_infer_nn::compiled_in() {
+            engines.push((backend.to_string(), backends(), backend, Target::Cpu));
+        }
     }
-    if edge_infer_nn::compiled_in().contains(&"onnxruntime") {
+    if !gpu && edge_infer_nn::compiled_in().contains(&"onnxruntime") {
         let mut two = config.clone();
         two.backends.onnxruntime.intra_threads = 2;
         let backends = survey(&two, Backends::default()).into_backends().expect("backends");
-        engines.push(("onnxruntime, 2 intra-op threads".into(), backends, "onnxruntime"));
+        engines.push(("onnxruntime, 2 intra-op threads".into(), backends, "onnxruntime", Target::Cpu));
     }
     println!("\n## Cost per item at each batch size (bench thread, direct LoadedModel::run)\n");
     println!("| model | backend | N=1 ms/item | N=2 | N=4 | N=8 | N=16 |");
     println!("|---|---|---:|---:|---:|---:|---:|");
     for model in &MODELS {
         let bytes = std::fs::read(prepared(model.file)).unwrap();
-        for (label, backends, name) in &engines {
-            let config = ModelConfig { backend: Some(name.to_string()), ..ModelConfig::default() };
+        for (label, backends, name, target) in &engines {
+            let config =
+                ModelConfig { backend: Some(name.to_string()), target: Some(*target), ..ModelConfig::default() };
             let loaded = backends.select(&config).unwrap().load(&bytes, &config).expect("the model loads");
             let inputs: Vec<Tensor> = SIZES
                 .iter()
@@ -85,17 +100,13 @@ fn cost_curves() {
             // Warm up every size (plans per shape), then interleave the sizes, ~1.5 s of runs per size.
             let mut per_item = vec![Vec::new(); SIZES.len()];
             for (i, input) in inputs.iter().enumerate() {
-                let started = Instant::now();
-                run(&loaded, input);
-                let runs = (1.5 / started.elapsed().as_secs_f64()).clamp(3.0, 200.0) as usize;
+                let runs = (1.5e3 / timed_run(&loaded, input)).clamp(3.0, 200.0) as usize;
                 per_item[i].reserve(runs);
             }
             let rounds = per_item.iter().map(Vec::capacity).min().unwrap().clamp(3, 60);
             for _ in 0..rounds {
                 for (i, input) in inputs.iter().enumerate() {
-                    let started = Instant::now();
-                    run(&loaded, input);
-                    per_item[i].push(started.elapsed().as_secs_f64() * 1e3 / SIZES[i] as f64);
+                    per_item[i].push(timed_run(&loaded, input) / SIZES[i] as f64);
                 }
             }
             let medians: Vec<f64> = per_item.iter_mut().map(|v| median(v)).collect();
@@ -108,8 +119,12 @@ fn cost_curves() {
     }
 }
 
-fn run(model: &Arc<dyn LoadedModel>, input: &Tensor) {
-    model.run(vec![input.clone()]).expect("the model runs");
+/// One run of `input` (copied before the clock starts): its milliseconds.
+fn timed_run(model: &Arc<dyn LoadedModel>, input: &Tensor) -> f64 {
+    let input = input.clone();
+    let started = Instant::now();
+    model.run(vec![input]).expect("the model runs");
+    started.elapsed().as_secs_f64() * 1e3
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -120,17 +135,30 @@ fn median(values: &mut [f64]) -> f64 {
 const SETTINGS: [(&str, usize, BatchMode); 3] =
     [("off", 1, BatchMode::Measured), ("measured", 16, BatchMode::Measured), ("always", 16, BatchMode::Always)];
 
-/// Part 2: requests/s at 16 in flight, per batching setting.
-fn throughput(phase: Duration, rounds: u32) {
+/// Part 2: requests/s at 16 (`--concurrency`) in flight, per batching setting.
+fn throughput(phase: Duration, rounds: u32, gpu: bool) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads: usize = edge_infer_tests::bench_arg("--inference-threads", 0);
+    let concurrency: usize = edge_infer_tests::bench_arg("--concurrency", 16);
+    let warm_up = Duration::from_secs_f64(edge_infer_tests::bench_arg("--warm-up-secs", 1.0));
+    let conv_search = match edge_infer_tests::bench_arg("--cuda-conv-search", "exhaustive".to_string()).as_str() {
+        "heuristic" => CudaConvSearch::Heuristic,
+        _ => CudaConvSearch::Exhaustive,
+    };
     let node_rt = edge_infer_tests::node_runtime();
-    let backends: Vec<&str> = edge_infer_nn::compiled_in().into_iter().filter(|b| *b != "openvino").collect();
+    // The model entries' name suffixes and settings.
+    let backends: Vec<(&str, String)> = if gpu {
+        vec![("cuda", "backend = \"onnxruntime\"\ntarget = \"gpu\"".into())]
+    } else {
+        (edge_infer_nn::compiled_in().into_iter().filter(|b| *b != "openvino"))
+            .map(|b| (b, format!("backend = \"{b}\"")))
+            .collect()
+    };
     let mut catalog = tensor_tenant("bench", &[]);
     for model in &MODELS {
-        for backend in &backends {
+        for (backend, settings) in &backends {
             let path = toml_path(&prepared(model.file));
-            catalog +=
-                &format!("[tenants.bench.models.{}_{backend}]\npath = {path}\nbackend = \"{backend}\"\n", model.name);
+            catalog += &format!("[tenants.bench.models.{}_{backend}]\npath = {path}\n{settings}\n", model.name);
         }
     }
     let nodes: Vec<TestNode> = SETTINGS
@@ -138,7 +166,8 @@ fn throughput(phase: Duration, rounds: u32) {
         .map(|&(_, max_batch_size, mode)| {
             node_rt.block_on(TestNode::start(&catalog, |c| {
                 with_engine_libraries(c);
-                c.inference_threads = 0;
+                c.inference_threads = threads;
+                c.backends.onnxruntime.cuda_conv_search = conv_search;
                 c.batching.max_batch_size = max_batch_size;
                 c.batching.mode = mode;
             }))
@@ -148,7 +177,7 @@ fn throughput(phase: Duration, rounds: u32) {
         .iter()
         .flat_map(|model| {
             let nodes = &nodes;
-            backends.iter().map(move |backend| {
+            backends.iter().map(move |(backend, _)| {
                 let path = format!("/run/bench/tensor?model={}_{backend}", model.name);
                 let shape = format!("1,{}", model.item.map(|d| d.to_string()).join(","));
                 (
@@ -172,12 +201,16 @@ fn throughput(phase: Duration, rounds: u32) {
                     let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
                     for url in urls {
                         // Warm up: plans, pool slots, connections; and the measured node's single-run costs.
-                        closed_loop(post(&client, url, body, shape), 16, Duration::from_secs(1), Duration::ZERO).await;
+                        closed_loop(post(&client, url, body, shape), concurrency, warm_up, Duration::ZERO).await;
                     }
                     for _ in 0..rounds {
                         for (i, url) in urls.iter().enumerate() {
-                            let load =
-                                closed_loop(post(&client, url, body, shape), 16, phase, Duration::from_millis(500));
+                            let load = closed_loop(
+                                post(&client, url, body, shape),
+                                concurrency,
+                                phase,
+                                Duration::from_millis(500),
+                            );
                             rates[i].push(load.await.rate());
                         }
                     }
@@ -190,8 +223,10 @@ fn throughput(phase: Duration, rounds: u32) {
     let rows = load.join().unwrap();
 
     println!(
-        "\n## Requests/s at 16 in flight, {cores} cores, {rounds} rounds of {} s per setting\n",
-        phase.as_secs_f64()
+        "\n## Requests/s at {concurrency} in flight, {cores} cores, {} inference threads, {rounds} rounds of {} s per setting{}\n",
+        if threads == 0 { cores } else { threads },
+        phase.as_secs_f64(),
+        if gpu { format!(", CUDA conv search {conv_search:?}") } else { String::new() },
     );
     println!(
         "| model and backend | off req/s | measured req/s (ratio) | always req/s (ratio) | per round (off / measured / always) |"
@@ -234,8 +269,9 @@ fn post<'a>(
 
 fn main() {
     let (phase, rounds) = args();
+    let gpu = std::env::args().any(|a| a == "--gpu");
     if !std::env::args().any(|a| a == "--no-curves") {
-        cost_curves();
+        cost_curves(gpu);
     }
-    throughput(phase, rounds);
+    throughput(phase, rounds, gpu);
 }

@@ -45,6 +45,18 @@ pub enum Target {
     Gpu,
 }
 
+/// How ONNX Runtime's CUDA execution provider picks cuDNN's convolution algorithm for input shapes it has not
+/// seen (its `cudnn_conv_algo_search`). Each shape is planned once per session; batching brings a few shapes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CudaConvSearch {
+    /// Time every algorithm (ONNX Runtime's default): the fastest kernels; a new shape costs the most.
+    #[default]
+    Exhaustive,
+    /// Take cuDNN's heuristic pick: a new shape costs little, the kernels may be slower.
+    Heuristic,
+}
+
 /// The lowest floating-point precision a backend may compute a model in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -25,7 +25,9 @@ mod testing;
 pub mod tract;
 mod validate;
 
-pub use backend::{AUTO, AUTO_ORDER, Backend, Backends, LoadedModel, ModelConfig, Precision, Target, compiled_in};
+pub use backend::{
+    AUTO, AUTO_ORDER, Backend, Backends, CudaConvSearch, LoadedModel, ModelConfig, Precision, Target, compiled_in,
+};
 pub use batching::{BatchMode, BatchPolicy, CostCurve, LearntCurve};
 pub use cache::{ModelCache, ModelKey};
 pub use error::{ErrorKind, NnError};

@@ -10,21 +10,28 @@
 //! `ort`'s `Session::run` takes `&mut self`, so a model keeps a small pool of sessions: a run takes an idle one
 //! or makes another (their prepacked weights shared), and gives it back. The pool grows to the number of runs
 //! that were ever in flight at once, which the inference pool bounds. Each session uses `intra_threads` threads
-//! (1 by default), so the node's parallelism stays the inference pool's.
+//! (1 by default), so the node's parallelism stays the inference pool's. A run prefers an idle session whose
+//! last run had the same input shapes (batching makes several): a session plans for its input shapes, and on
+//! CUDA a new plan (cuDNN's graph and algorithm search) costs 0.1–1 s, where a run costs a millisecond. So on
+//! the GPU a run of new shapes makes a session of its own rather than re-plan another's, up to
+//! [`MAX_GPU_SESSIONS`] per model.
 //!
 //! CPU always; the CUDA execution provider only with the `cuda` feature, when the library has it, for a model
-//! that asks for `target = "gpu"` — which fails to load rather than fall back to the CPU.
+//! that asks for `target = "gpu"` — which fails to load rather than fall back to the CPU. On the GPU, making a
+//! session and a session's first run at new shapes (where cuDNN plans, capturing CUDA graphs) go alone, process
+//! wide: ONNX Runtime fails a run or a load that overlaps a capture ("operation not permitted when stream is
+//! capturing"). Runs of planned shapes go together.
 //!
 //! All `ort` types stay inside this file.
 
-use crate::{Backend, ElementType, LoadedModel, ModelConfig, ModelInfo, NnError, Target, Tensor};
+use crate::{Backend, CudaConvSearch, ElementType, LoadedModel, ModelConfig, ModelInfo, NnError, Target, Tensor};
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::session::builder::{PrepackedWeights, SessionBuilder};
 use ort::value::{DynValue, TensorElementType, ValueType};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// The environment variable `ort` itself reads for the library's path.
 pub const ENV_LIBRARY: &str = "ORT_DYLIB_PATH";
@@ -36,11 +43,13 @@ pub struct OrtOptions {
     pub library: Option<PathBuf>,
     /// Threads one inference may use (ONNX Runtime's intra-op threads per session); at least 1.
     pub intra_threads: usize,
+    /// How the CUDA execution provider plans convolutions for new input shapes (models with `target = "gpu"`).
+    pub cuda_conv_search: CudaConvSearch,
 }
 
 impl Default for OrtOptions {
     fn default() -> Self {
-        Self { library: None, intra_threads: 1 }
+        Self { library: None, intra_threads: 1, cuda_conv_search: CudaConvSearch::default() }
     }
 }
 
@@ -57,6 +66,7 @@ pub struct OrtBackend {
     environment: Environment,
     library: PathBuf,
     intra_threads: usize,
+    cuda_conv_search: CudaConvSearch,
 }
 
 impl std::fmt::Debug for OrtBackend {
@@ -107,7 +117,8 @@ impl OrtBackend {
                 environment
             }
         };
-        Ok(Self { environment, library, intra_threads: options.intra_threads.max(1) })
+        let (intra_threads, cuda_conv_search) = (options.intra_threads.max(1), options.cuda_conv_search);
+        Ok(Self { environment, library, intra_threads, cuda_conv_search })
     }
 
     /// The library file in use.
@@ -175,13 +186,81 @@ struct Recipe {
     bytes: Vec<u8>,
     intra_threads: usize,
     target: Target,
+    cuda_conv_search: CudaConvSearch,
     weights: PrepackedWeights,
 }
+
+/// At most this many sessions of one GPU model, each planned for the shapes it ran last (batch sizes × the
+/// inference pool's threads); past it, a run of new shapes re-plans an idle session.
+pub const MAX_GPU_SESSIONS: usize = 32;
+
+/// An idle session, and the input shapes of its last run (none yet: empty).
+struct Idle<S> {
+    shapes: Vec<Vec<usize>>,
+    session: S,
+}
+
+/// A model's idle sessions, and how many it made.
+struct Sessions<S> {
+    idle: Mutex<Vec<Idle<S>>>,
+    made: std::sync::atomic::AtomicUsize,
+}
+
+/// What a run gets from [`Sessions::take`].
+enum Taken<S> {
+    /// A session whose last run had these shapes: no new plan.
+    Planned(S),
+    /// A session that will plan these shapes (a first run, or another shape's session).
+    Replans(S),
+    /// None: make one.
+    Make,
+}
+
+impl<S> Sessions<S> {
+    fn new(first: S) -> Self {
+        Self {
+            idle: Mutex::new(vec![Idle { shapes: Vec::new(), session: first }]),
+            made: std::sync::atomic::AtomicUsize::new(1),
+        }
+    }
+
+    /// An idle session for a run of `shapes`: one that last ran them; else, when `planning_costs` (the GPU)
+    /// and fewer than [`MAX_GPU_SESSIONS`] were made, a new one, unless an unused one waits; else any.
+    fn take(&self, shapes: &[Vec<usize>], planning_costs: bool) -> Taken<S> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = idle.iter().rposition(|i| i.shapes == shapes) {
+            return Taken::Planned(idle.swap_remove(at).session);
+        }
+        if let Some(at) = idle.iter().position(|i| i.shapes.is_empty()) {
+            return Taken::Replans(idle.swap_remove(at).session);
+        }
+        if planning_costs && self.made.load(Relaxed) < MAX_GPU_SESSIONS || idle.is_empty() {
+            self.made.fetch_add(1, Relaxed);
+            return Taken::Make;
+        }
+        Taken::Replans(idle.pop().expect("not empty").session)
+    }
+
+    /// A session [`Taken::Make`] asked for could not be made.
+    fn not_made(&self) {
+        self.made.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Gives `session` back after a run of `shapes`.
+    fn give_back(&self, shapes: Vec<Vec<usize>>, session: S) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(Idle { shapes, session });
+    }
+}
+
+/// GPU sessions' runs of planned shapes share this; making a GPU session and planning new shapes hold it
+/// alone (see the module's header).
+static GPU_PLANNING: RwLock<()> = RwLock::new(());
 
 struct OrtModel {
     info: ModelInfo,
     recipe: Recipe,
-    idle: Mutex<Vec<Session>>,
+    sessions: Sessions<Session>,
 }
 
 fn builder_error(e: ort::Error<SessionBuilder>) -> NnError {
@@ -216,28 +295,36 @@ impl Recipe {
             .with_prepacked_weights(&self.weights)
             .map_err(builder_error)?;
         if self.target == Target::Gpu {
-            builder = with_cuda(builder)?;
+            builder = with_cuda(builder, self.cuda_conv_search)?;
         }
         builder.commit_from_memory(&self.bytes).map_err(load_error)
     }
 }
 
 #[cfg(feature = "cuda")]
-fn with_cuda(builder: SessionBuilder) -> Result<SessionBuilder, NnError> {
+fn with_cuda(builder: SessionBuilder, search: CudaConvSearch) -> Result<SessionBuilder, NnError> {
     use ort::ep::ExecutionProvider;
+    use ort::ep::cuda::ConvAlgorithmSearch;
     if !ort::ep::CUDA::is_available().unwrap_or(false) {
         return Err(NnError::unsupported(
             "the model asks for target = \"gpu\", and the loaded ONNX Runtime library has no CUDA execution \
              provider (it is a CPU build; the GPU build is the onnxruntime-gpu wheel)",
         ));
     }
-    builder.with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()]).map_err(|e| {
+    // f32 means f32: no TF32 tensor-core shortcuts, which ONNX Runtime would otherwise take for matrix products
+    // and convolutions (about 10 bits of mantissa), so a GPU answer stays within f32 rounding of the CPU's.
+    let search = match search {
+        CudaConvSearch::Exhaustive => ConvAlgorithmSearch::Exhaustive,
+        CudaConvSearch::Heuristic => ConvAlgorithmSearch::Heuristic,
+    };
+    let cuda = ort::ep::CUDA::default().with_tf32(false).with_conv_algorithm_search(search);
+    builder.with_execution_providers([cuda.build().error_on_failure()]).map_err(|e| {
         NnError::unsupported(format!("the model asks for target = \"gpu\", and CUDA does not start here: {e}"))
     })
 }
 
 #[cfg(not(feature = "cuda"))]
-fn with_cuda(_: SessionBuilder) -> Result<SessionBuilder, NnError> {
+fn with_cuda(_: SessionBuilder, _: CudaConvSearch) -> Result<SessionBuilder, NnError> {
     Err(NnError::unsupported(
         "the model asks for target = \"gpu\", and this build of edge-infer has no CUDA support (cargo feature \
          \"cuda\")",
@@ -260,11 +347,16 @@ impl OrtModel {
             environment: backend.environment.clone(),
             bytes: bytes.to_vec(),
             intra_threads: backend.intra_threads,
+            cuda_conv_search: backend.cuda_conv_search,
             target: config.target(),
             weights: PrepackedWeights::new(),
         };
         // The first session now: a model ONNX Runtime cannot run is refused at upload, not at first use.
-        let first = recipe.session()?;
+        let first = {
+            let _alone =
+                (recipe.target == Target::Gpu).then(|| GPU_PLANNING.write().unwrap_or_else(|p| p.into_inner()));
+            recipe.session()?
+        };
         let declared = |names: Vec<&str>, specs: &[crate::TensorSpec], what: &str| {
             let wanted: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
             if wanted.iter().all(|w| names.contains(w)) {
@@ -278,7 +370,7 @@ impl OrtModel {
         };
         declared(first.inputs().iter().map(|o| o.name()).collect(), &info.inputs, "inputs")?;
         declared(first.outputs().iter().map(|o| o.name()).collect(), &info.outputs, "outputs")?;
-        Ok(Self { info, recipe, idle: Mutex::new(vec![first]) })
+        Ok(Self { info, recipe, sessions: Sessions::new(first) })
     }
 
     fn run_on(&self, session: &mut Session, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, NnError> {
@@ -314,13 +406,18 @@ impl LoadedModel for OrtModel {
 
     fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, NnError> {
         guarded("running a model", || {
-            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let mut session = match idle {
-                Some(session) => session,
-                None => self.recipe.session()?,
+            let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+            let gpu = self.recipe.target == Target::Gpu;
+            let taken = self.sessions.take(&shapes, gpu);
+            let planned = matches!(taken, Taken::Planned(_));
+            let _together = (gpu && planned).then(|| GPU_PLANNING.read().unwrap_or_else(|p| p.into_inner()));
+            let _alone = (gpu && !planned).then(|| GPU_PLANNING.write().unwrap_or_else(|p| p.into_inner()));
+            let mut session = match taken {
+                Taken::Planned(session) | Taken::Replans(session) => session,
+                Taken::Make => self.recipe.session().inspect_err(|_| self.sessions.not_made())?,
             };
             let result = self.run_on(&mut session, inputs);
-            self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(session);
+            self.sessions.give_back(shapes, session);
             result
         })
     }
@@ -441,9 +538,57 @@ mod tests {
     use crate::testing::{fixture, venv_file};
     use crate::{Dim, ErrorKind};
 
+    /// The session (a number here) that `take` hands out, and whether it is planned for the shapes.
+    fn take(sessions: &Sessions<u32>, batch: usize, gpu: bool, next: &mut u32) -> (u32, bool) {
+        match sessions.take(&[vec![batch, 3]], gpu) {
+            Taken::Planned(s) => (s, true),
+            Taken::Replans(s) => (s, false),
+            Taken::Make => {
+                *next += 1;
+                (*next, false)
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_gets_the_session_that_last_ran_its_shapes() {
+        for gpu in [false, true] {
+            // Two runs at once, of batches of 1 and 2.
+            let (sessions, mut next) = (Sessions::new(0), 0);
+            assert_eq!(take(&sessions, 1, gpu, &mut next), (0, false), "the first session plans");
+            assert_eq!(take(&sessions, 2, gpu, &mut next), (1, false), "none idle: a new one");
+            sessions.give_back(vec![vec![1, 3]], 0);
+            sessions.give_back(vec![vec![2, 3]], 1);
+            let two = 1;
+            assert_eq!(take(&sessions, 1, gpu, &mut next), (0, true), "gpu: {gpu}");
+            assert_eq!(take(&sessions, 2, gpu, &mut next), (two, true), "gpu: {gpu}");
+        }
+    }
+
+    #[test]
+    fn on_the_gpu_new_shapes_get_new_sessions_up_to_the_limit_on_the_cpu_an_idle_one() {
+        let (sessions, mut next) = (Sessions::new(0), 0);
+        sessions.give_back(vec![vec![1, 3]], take(&sessions, 1, false, &mut next).0);
+        assert_eq!(take(&sessions, 2, false, &mut next), (0, false), "the CPU re-plans the idle session");
+
+        let (sessions, mut next) = (Sessions::new(0), 0);
+        sessions.give_back(vec![vec![1, 3]], take(&sessions, 1, true, &mut next).0);
+        for batch in 2..=MAX_GPU_SESSIONS {
+            let (session, planned) = take(&sessions, batch, true, &mut next);
+            assert_eq!((session, planned), (batch as u32 - 1, false), "a new session for batch {batch}");
+            sessions.give_back(vec![vec![batch, 3]], session);
+        }
+        let (session, planned) = take(&sessions, MAX_GPU_SESSIONS + 1, true, &mut next);
+        assert!(session < MAX_GPU_SESSIONS as u32 && !planned, "past the limit, an idle session re-plans");
+        sessions.give_back(vec![vec![MAX_GPU_SESSIONS + 1, 3]], session);
+        assert_eq!(take(&sessions, MAX_GPU_SESSIONS + 1, true, &mut next), (session, true));
+        sessions.not_made();
+        assert!(matches!(sessions.take(&[vec![99, 3]], true), Taken::Make), "one that failed is not counted");
+    }
+
     fn backend() -> OrtBackend {
         let library = venv_file("onnxruntime/capi", "libonnxruntime.so");
-        OrtBackend::new(OrtOptions { library: Some(library), intra_threads: 1 }).unwrap()
+        OrtBackend::new(OrtOptions { library: Some(library), ..OrtOptions::default() }).unwrap()
     }
 
     fn load(name: &str) -> Arc<dyn LoadedModel> {
@@ -532,7 +677,8 @@ mod tests {
         std::fs::write(&garbage, b"not a shared library").unwrap();
         let cases = [(dir.join("nope.so"), "cannot be used"), (dir.clone(), "not a file"), (garbage.clone(), "")];
         for (library, says) in cases {
-            let err = OrtBackend::new(OrtOptions { library: Some(library.clone()), intra_threads: 1 }).unwrap_err();
+            let err =
+                OrtBackend::new(OrtOptions { library: Some(library.clone()), ..OrtOptions::default() }).unwrap_err();
             assert_eq!(err.kind, ErrorKind::UnsupportedOperation, "{err}");
             assert!(err.message.contains(says), "{err}");
             assert!(err.message.contains(library.file_name().unwrap().to_str().unwrap()), "{err}");

@@ -124,7 +124,11 @@ fn onnxruntime(config: &Config, survey: &mut Survey) {
         ));
         return;
     }
-    let options = OrtOptions { library: settings.library.clone(), intra_threads: settings.intra_threads };
+    let options = OrtOptions {
+        library: settings.library.clone(),
+        intra_threads: settings.intra_threads,
+        cuda_conv_search: settings.cuda_conv_search,
+    };
     match OrtBackend::new(options) {
         Ok(backend) => {
             survey.statuses.push(status(true, backend.describe()));

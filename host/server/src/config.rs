@@ -255,11 +255,14 @@ pub struct OnnxRuntimeConfig {
     pub library: Option<PathBuf>,
     /// Threads one inference may use (intra-op threads per session).
     pub intra_threads: usize,
+    /// How the CUDA execution provider picks convolution algorithms for new input shapes (`"exhaustive"`, its
+    /// default, or `"heuristic"`), for models with `target = "gpu"`.
+    pub cuda_conv_search: edge_infer_nn::CudaConvSearch,
 }
 
 impl Default for OnnxRuntimeConfig {
     fn default() -> Self {
-        Self { library: None, intra_threads: 1 }
+        Self { library: None, intra_threads: 1, cuda_conv_search: edge_infer_nn::CudaConvSearch::default() }
     }
 }
 
