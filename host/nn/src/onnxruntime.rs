@@ -12,7 +12,7 @@
 //! that were ever in flight at once, which the inference pool bounds. Each session uses `intra_threads` threads
 //! (1 by default), so the node's parallelism stays the inference pool's. A run prefers an idle session whose
 //! last run had the same input shapes (batching makes several): a session plans for its input shapes, and on
-//! CUDA a new plan (cuDNN's graph and algorithm search) costs 0.1–1 s, where a run costs a millisecond. So on
+//! CUDA a new plan (cuDNN's graph and algorithm search) costs 0.06–1.2 s, where a run costs a millisecond. So on
 //! the GPU a run of new shapes makes a session of its own rather than re-plan another's, up to
 //! [`MAX_GPU_SESSIONS`] per model.
 //!
@@ -235,7 +235,7 @@ impl<S> Sessions<S> {
         if let Some(at) = idle.iter().position(|i| i.shapes.is_empty()) {
             return Taken::Replans(idle.swap_remove(at).session);
         }
-        if planning_costs && self.made.load(Relaxed) < MAX_GPU_SESSIONS || idle.is_empty() {
+        if (planning_costs && self.made.load(Relaxed) < MAX_GPU_SESSIONS) || idle.is_empty() {
             self.made.fetch_add(1, Relaxed);
             return Taken::Make;
         }
