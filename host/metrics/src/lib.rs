@@ -21,6 +21,19 @@ pub struct ModelLabels {
     pub backend: String,
 }
 
+/// Labels of one point of a model's batch cost curve.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BatchCostLabels {
+    /// The model's short digest.
+    pub model: String,
+    /// The backend that runs it.
+    pub backend: String,
+    /// The inputs' shapes without the batch axis, as `3x48x192` (`;` between inputs).
+    pub item: String,
+    /// The batch size: 1, 2, 4, 8, …
+    pub batch: u32,
+}
+
 /// Labels of a request to an endpoint.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -105,6 +118,8 @@ pub struct Metrics {
     pub queued_jobs: Gauge,
     /// Items per model run (1 when a run was not batched).
     pub batch_size: Family<ModelLabels, Histogram, fn() -> Histogram>,
+    /// The batcher's learnt time per item of a model's runs, by batch size (its cost curve).
+    pub batch_item_seconds: Family<BatchCostLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// Time to instantiate a guest for a request.
     pub instantiate_seconds: Histogram,
     /// Guest instances alive now.
@@ -148,6 +163,7 @@ impl Metrics {
             queue_wait_seconds: Family::new_with_constructor(histogram),
             queued_jobs: Gauge::default(),
             batch_size: Family::new_with_constructor(batch_size_histogram),
+            batch_item_seconds: Family::default(),
             instantiate_seconds: histogram(),
             active_instances: Gauge::default(),
             guest_traps: Family::default(),
@@ -176,6 +192,11 @@ impl Metrics {
             metrics.queue_wait_seconds.clone(),
         );
         r.register("batch_size", "Items per model run, by model and backend", metrics.batch_size.clone());
+        r.register(
+            "batch_item_seconds",
+            "Learnt time per item of a model run at each batch size (the batcher's cost curve)",
+            metrics.batch_item_seconds.clone(),
+        );
         r.register("inference_jobs", "Inference jobs queued or running", metrics.queued_jobs.clone());
         r.register("instantiate_seconds", "Time to instantiate a guest", metrics.instantiate_seconds.clone());
         r.register("active_instances", "Guest instances alive", metrics.active_instances.clone());

@@ -21,7 +21,7 @@
 
 use crate::scheduler::{Job, Shares};
 use crate::{Dim, ElementType, JobTiming, LoadedModel, NnError, Scheduler, Tensor};
-use edge_infer_metrics::{Metrics, ModelLabels};
+use edge_infer_metrics::{BatchCostLabels, Metrics, ModelLabels};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -159,20 +159,22 @@ impl CostCurve {
         self.sizes.get(k).is_some_and(SizeCost::measured)
     }
 
-    /// Books a run of `items` that took `elapsed`, under the largest power of two not above `items`.
-    fn record(&mut self, items: usize, elapsed: Duration) {
+    /// Books a run of `items` that took `elapsed`, under the largest power of two not above `items`. Returns
+    /// that size and its cost per item in microseconds, once measured.
+    fn record(&mut self, items: usize, elapsed: Duration) -> Option<(usize, f64)> {
         let k = items.max(1).ilog2() as usize;
         if self.sizes.len() <= k {
             self.sizes.resize(k + 1, SizeCost::default());
         }
         let cost = &mut self.sizes[k];
         if !std::mem::replace(&mut cost.warm, true) {
-            return;
+            return None;
         }
         if cost.recent.len() == KEEP {
             cost.recent.pop_front();
         }
         cost.recent.push_back(elapsed.as_secs_f64() * 1e6 / items.max(1) as f64);
+        cost.measured().then(|| (1 << k, cost.per_item_us()))
     }
 }
 
@@ -198,6 +200,8 @@ struct Group {
     waiting: VecDeque<Waiting>,
     curve: CostCurve,
     last_used: Instant,
+    /// The points of its curve exported as metrics, removed with the group (its shapes come from requests).
+    exported: Vec<BatchCostLabels>,
 }
 
 /// One call's inputs, waiting for a pool thread.
@@ -280,7 +284,7 @@ impl Batcher {
     }
 
     fn lock(&self) -> Groups<'_> {
-        Groups { map: self.groups.lock().unwrap_or_else(|p| p.into_inner()) }
+        Groups { map: self.groups.lock().unwrap_or_else(|p| p.into_inner()), metrics: &self.metrics }
     }
 
     /// On a pool thread: runs call `id` — and, where it pays, others of its group — unless another job
@@ -342,15 +346,27 @@ impl Batcher {
             }
         };
         let run = started.elapsed();
+        let labels = ModelLabels { model: model.id().into(), backend: model.backend().into() };
         if let Some(group) = self.lock().map.get_mut(key) {
-            group.curve.record(items, cost);
+            if let Some((batch, per_item_us)) = group.curve.record(items, cost) {
+                let item = key.shapes.iter().map(|s| s.iter().map(usize::to_string).collect::<Vec<_>>().join("x"));
+                let point = BatchCostLabels {
+                    model: labels.model.clone(),
+                    backend: labels.backend.clone(),
+                    item: item.collect::<Vec<_>>().join(";"),
+                    batch: u32::try_from(batch).unwrap_or(u32::MAX),
+                };
+                self.metrics.batch_item_seconds.get_or_create(&point).set(per_item_us / 1e6);
+                if !group.exported.contains(&point) {
+                    group.exported.push(point);
+                }
+            }
             match batchable {
                 Some(true) => group.curve.verified = true,
                 Some(false) => group.curve.unbatchable = true,
                 None => {}
             }
         }
-        let labels = ModelLabels { model: model.id().into(), backend: model.backend().into() };
         self.metrics.batch_size.get_or_create(&labels).observe(items as f64);
         for (waiting, answer) in batch.into_iter().zip(answers) {
             let timing = JobTiming { queue_wait: started - waiting.queued, run };
@@ -390,6 +406,7 @@ fn f64_at(bytes: &[u8]) -> f64 {
 
 struct Groups<'a> {
     map: MutexGuard<'a, HashMap<GroupKey, Group>>,
+    metrics: &'a Metrics,
 }
 
 impl Groups<'_> {
@@ -400,7 +417,9 @@ impl Groups<'_> {
             if self.map.len() >= MAX_GROUPS {
                 let idle = self.map.iter().filter(|(_, g)| g.waiting.is_empty()).min_by_key(|(_, g)| g.last_used);
                 if let Some(oldest) = idle.map(|(k, _)| k.clone()) {
-                    self.map.remove(&oldest);
+                    for labels in self.map.remove(&oldest).map(|g| g.exported).unwrap_or_default() {
+                        self.metrics.batch_item_seconds.remove(&labels);
+                    }
                 }
             }
             let group = Group {
@@ -408,6 +427,7 @@ impl Groups<'_> {
                 waiting: VecDeque::new(),
                 curve: CostCurve::default(),
                 last_used: Instant::now(),
+                exported: Vec::new(),
             };
             self.map.insert(key.clone(), group);
         }
@@ -596,10 +616,21 @@ mod tests {
     #[tokio::test]
     async fn measured_mode_measures_single_runs_before_it_tries_a_batch() {
         let (batcher, model) = (batcher(BatchMode::Measured), Doubler::new(Rows::Apart));
-        pile_up(batcher, model.clone()).await;
+        pile_up(batcher.clone(), model.clone()).await;
         // A warm-up and SAMPLES measured single runs, then the smallest batch is tried on the two waiting calls
         // (and, being the group's first, checked against them run alone).
         assert_eq!(model.runs(), [1, 1, 1, 1, 2, 1, 1]);
+        // The measured point of the curve is exported; the batch of 2 ran once, its unmeasured warm-up.
+        let text = batcher.metrics.encode();
+        let point = |batch: &str| {
+            text.lines().any(|l| {
+                l.starts_with("edge_infer_batch_item_seconds{")
+                    && l.contains("backend=\"doubler\"")
+                    && l.contains("item=\"2\"")
+                    && l.contains(&format!("batch=\"{batch}\""))
+            })
+        };
+        assert!(point("1") && !point("2"), "{text}");
     }
 
     fn curve(points: &[(usize, u64)]) -> CostCurve {
