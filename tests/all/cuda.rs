@@ -4,12 +4,9 @@
 //! machine (BENCHMARKS.md, "On a GPU", says how they ran). Without a GPU, a `target = "gpu"` model is refused
 //! at upload by name (`backends::a_backend_or_gpu_that_is_not_there_is_a_clear_400_at_upload`).
 
-use crate::batching::{
-    MODELS, Variant, answers_alone_and_batched_are_identical, catalog, input, model_files, worst_difference,
-};
+use crate::batching::{MODELS, Variant, answers_alone_and_batched_are_identical, catalog, input, worst_difference};
 use edge_infer_nn::BatchMode;
 use edge_infer_tests::{TestNode, raw_tensor, with_engine_libraries};
-use std::path::Path;
 
 /// How far a GPU answer may be from the CPU's, or from itself batched: ONNX Runtime runs f32 on the GPU
 /// without TF32, so this is f32 rounding in a different order of sums (cuDNN's algorithms differ from MLAS's).
@@ -26,9 +23,7 @@ fn cpu() -> Variant {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs an NVIDIA GPU and onnxruntime-gpu's libraries in the test venv"]
 async fn gpu_models_answer_as_the_cpu_does() {
-    let files = model_files();
-    let models: Vec<(&str, &Path)> = files.iter().map(|(name, path)| (*name, path.as_path())).collect();
-    let node = TestNode::start(&catalog(&models, &[cpu(), gpu()]), with_engine_libraries).await;
+    let node = TestNode::start(&catalog(&[cpu(), gpu()]), with_engine_libraries).await;
     for (model, _, shape, len) in MODELS {
         let mut worst = 0f32;
         for i in 0..8 {
@@ -58,9 +53,7 @@ async fn batched_gpu_runs_answer_as_gpu_runs_alone() {
 async fn many_gpu_runs_at_once_of_new_shapes_all_answer() {
     // Sessions made and shapes planned while other sessions run: ONNX Runtime fails a run or a load that
     // overlaps cuDNN's graph capture unless the backend keeps them apart.
-    let files = model_files();
-    let models: Vec<(&str, &Path)> = files.iter().map(|(name, path)| (*name, path.as_path())).collect();
-    let node = TestNode::start(&catalog(&models, &[gpu()]), |config| {
+    let node = TestNode::start(&catalog(&[gpu()]), |config| {
         with_engine_libraries(config);
         config.inference_threads = 4;
         config.batching.mode = BatchMode::Always;

@@ -62,24 +62,24 @@ fn cost_curves(gpu: bool) {
     let mut config = Config::default();
     with_engine_libraries(&mut config);
     let mut engines: Vec<(String, Backends, &str, Target)> = Vec::new();
-    let backends = || survey(&config, Backends::default()).into_backends().expect("backends");
+    let backends = |config: &Config| survey(config, Backends::default()).into_backends().expect("backends");
     if gpu {
-        engines.push(("onnxruntime, 1 CPU thread".into(), backends(), "onnxruntime", Target::Cpu));
-        engines.push(("onnxruntime, CUDA, exhaustive conv search".into(), backends(), "onnxruntime", Target::Gpu));
+        engines.push(("onnxruntime, 1 CPU thread".into(), backends(&config), "onnxruntime", Target::Cpu));
+        let exhaustive = backends(&config);
+        engines.push(("onnxruntime, CUDA, exhaustive conv search".into(), exhaustive, "onnxruntime", Target::Gpu));
         let mut heuristic = config.clone();
         heuristic.backends.onnxruntime.cuda_conv_search = CudaConvSearch::Heuristic;
-        let backends = survey(&heuristic, Backends::default()).into_backends().expect("backends");
-        engines.push(("onnxruntime, CUDA, heuristic conv search".into(), backends, "onnxruntime", Target::Gpu));
+        let heuristic = backends(&heuristic);
+        engines.push(("onnxruntime, CUDA, heuristic conv search".into(), heuristic, "onnxruntime", Target::Gpu));
     } else {
         for backend in edge_infer_nn::compiled_in() {
-            engines.push((backend.to_string(), backends(), backend, Target::Cpu));
+            engines.push((backend.to_string(), backends(&config), backend, Target::Cpu));
         }
-    }
-    if !gpu && edge_infer_nn::compiled_in().contains(&"onnxruntime") {
-        let mut two = config.clone();
-        two.backends.onnxruntime.intra_threads = 2;
-        let backends = survey(&two, Backends::default()).into_backends().expect("backends");
-        engines.push(("onnxruntime, 2 intra-op threads".into(), backends, "onnxruntime", Target::Cpu));
+        if edge_infer_nn::compiled_in().contains(&"onnxruntime") {
+            let mut two = config.clone();
+            two.backends.onnxruntime.intra_threads = 2;
+            engines.push(("onnxruntime, 2 intra-op threads".into(), backends(&two), "onnxruntime", Target::Cpu));
+        }
     }
     println!("\n## Cost per item at each batch size (bench thread, direct LoadedModel::run)\n");
     println!("| model | backend | N=1 ms/item | N=2 | N=4 | N=8 | N=16 |");
@@ -143,7 +143,8 @@ fn throughput(phase: Duration, rounds: u32, gpu: bool) {
     let warm_up = Duration::from_secs_f64(edge_infer_tests::bench_arg("--warm-up-secs", 1.0));
     let conv_search = match edge_infer_tests::bench_arg("--cuda-conv-search", "exhaustive".to_string()).as_str() {
         "heuristic" => CudaConvSearch::Heuristic,
-        _ => CudaConvSearch::Exhaustive,
+        "exhaustive" => CudaConvSearch::Exhaustive,
+        other => panic!("--cuda-conv-search: {other:?} is neither \"exhaustive\" nor \"heuristic\""),
     };
     let node_rt = edge_infer_tests::node_runtime();
     // The model entries' name suffixes and settings.

@@ -349,17 +349,19 @@ impl Batcher {
         let labels = ModelLabels { model: model.id().into(), backend: model.backend().into() };
         if let Some(group) = self.lock().map.get_mut(key) {
             if let Some((batch, per_item_us)) = group.curve.record(items, cost) {
-                let item = key.shapes.iter().map(|s| s.iter().map(usize::to_string).collect::<Vec<_>>().join("x"));
-                let point = BatchCostLabels {
-                    model: labels.model.clone(),
-                    backend: labels.backend.clone(),
-                    item: item.collect::<Vec<_>>().join(";"),
-                    batch: u32::try_from(batch).unwrap_or(u32::MAX),
-                };
-                self.metrics.batch_item_seconds.get_or_create(&point).set(per_item_us / 1e6);
-                if !group.exported.contains(&point) {
-                    group.exported.push(point);
-                }
+                let batch = u32::try_from(batch).unwrap_or(u32::MAX);
+                // The labels are made once per point: later runs only set its gauge.
+                let at = group.exported.iter().position(|p| p.batch == batch).unwrap_or_else(|| {
+                    let item = key.shapes.iter().map(|s| s.iter().map(usize::to_string).collect::<Vec<_>>());
+                    group.exported.push(BatchCostLabels {
+                        model: labels.model.clone(),
+                        backend: labels.backend.clone(),
+                        item: item.map(|dims| dims.join("x")).collect::<Vec<_>>().join(";"),
+                        batch,
+                    });
+                    group.exported.len() - 1
+                });
+                self.metrics.batch_item_seconds.get_or_create(&group.exported[at]).set(per_item_us / 1e6);
             }
             match batchable {
                 Some(true) => group.curve.verified = true,
