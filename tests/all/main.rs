@@ -16,6 +16,7 @@ mod oip;
 mod operations;
 mod orientation;
 mod preview1;
+mod reuse;
 mod sandbox;
 mod scheduler;
 mod tenants;

@@ -6,7 +6,9 @@
 //!
 //! - **bare**: `GET /healthz`, answered by the node's router itself — the same hyper server, no guest;
 //! - **guest**: `GET /run/bench/probe/echo`, the `probe` guest's trivial route: a fresh instance from the
-//!   pool, the request into it, a small JSON out, with the endpoint lookup and per-tenant metering.
+//!   pool, the request into it, a small JSON out, with the endpoint lookup and per-tenant metering;
+//! - **reused**: `GET /run/bench/reused/echo`, the same guest on an endpoint with `max_instance_reuse`: an
+//!   instance answers many requests one after another (no new store, instantiation or slot reset).
 //!
 //! Phases alternate, bare then guest, `--rounds` times (default 3) for `--phase-secs` each (default 5; the
 //! first half second of each is not counted). Reported: requests per second, p50 and p99, and the node's CPU
@@ -83,11 +85,21 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let node_rt = edge_infer_tests::node_runtime();
     let catalog = format!(
-        "[tenants.bench.components.probe]\npath = {}\n[tenants.bench.endpoints.probe]\ncomponent = \"probe\"\npublic = true\n",
+        r#"
+[tenants.bench.components.probe]
+path = {}
+[tenants.bench.endpoints.probe]
+component = "probe"
+public = true
+[tenants.bench.endpoints.reused]
+component = "probe"
+public = true
+max_instance_reuse = 1000000
+"#,
         toml_path(Path::new(guests::PROBE))
     );
     let node = node_rt.block_on(TestNode::start(&catalog, |_| {}));
-    let (bare, guest) = (node.url("/healthz"), node.url("/run/bench/probe/echo"));
+    let routes = [node.url("/healthz"), node.url("/run/bench/probe/echo"), node.url("/run/bench/reused/echo")];
 
     let load = std::thread::Builder::new()
         .name("load-generator".into())
@@ -95,12 +107,12 @@ fn main() {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             tokio::task::LocalSet::new().block_on(&rt, async {
                 let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
-                for url in [&bare, &guest] {
+                for url in &routes {
                     phase(&client, url, concurrency, Duration::from_secs(1)).await;
                 }
-                let mut results: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
+                let mut results: [Vec<Measured>; 3] = Default::default();
                 for _ in 0..rounds {
-                    for (i, url) in [&bare, &guest].into_iter().enumerate() {
+                    for (i, url) in routes.iter().enumerate() {
                         results[i].push(phase(&client, url, concurrency, Duration::from_secs(phase_secs)).await);
                     }
                 }
@@ -113,7 +125,12 @@ fn main() {
     println!("| route | requests | errors | req/s | p50 µs | p99 µs | node CPU µs / request |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut rates = Vec::new();
-    for (name, phases) in ["bare `/healthz`", "trivial guest `/run/bench/probe/echo`"].iter().zip(&results) {
+    let names = [
+        "bare `/healthz`",
+        "trivial guest `/run/bench/probe/echo`",
+        "trivial guest, reused instances `/run/bench/reused/echo`",
+    ];
+    for (name, phases) in names.iter().zip(&results) {
         let mut latencies: Vec<Duration> = phases.iter().flat_map(|p| p.latencies.iter().copied()).collect();
         latencies.sort();
         let (seconds, cpu): (f64, f64) =
@@ -131,5 +148,6 @@ fn main() {
         rates.push(rate);
     }
     println!("\nguest / bare requests per second: {:.2} (target >= 0.5)", rates[1] / rates[0]);
+    println!("reused guest / bare requests per second: {:.2}", rates[2] / rates[0]);
     drop(node);
 }

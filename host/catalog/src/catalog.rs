@@ -201,6 +201,10 @@ pub struct EndpointVersion {
     /// This endpoint's deadline in milliseconds, over the tenant's and the node's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_ms: Option<u64>,
+    /// Requests one guest instance may answer, one after another, before it is dropped; unset or 1: a fresh
+    /// instance for every request. More trades isolation between this endpoint's requests for speed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instance_reuse: Option<u32>,
 }
 
 /// A model an endpoint can load, resolved to bytes and settings.
@@ -225,6 +229,8 @@ pub struct ResolvedEndpoint {
     pub public: bool,
     /// The endpoint's own deadline, if it has one.
     pub deadline_ms: Option<u64>,
+    /// Requests one instance may answer before it is dropped (at least 1: no reuse).
+    pub max_instance_reuse: u32,
 }
 
 impl Tenant {
@@ -268,6 +274,7 @@ impl Tenant {
             config: endpoint.config.clone(),
             public: endpoint.public,
             deadline_ms: endpoint.deadline_ms,
+            max_instance_reuse: endpoint.max_instance_reuse.unwrap_or(1).max(1),
         })
     }
 }
@@ -300,6 +307,7 @@ mod tests {
             config: BTreeMap::new(),
             public: true,
             deadline_ms: None,
+            max_instance_reuse: None,
         };
         tenant.endpoints.insert("e".into(), Versions::first(endpoint));
         let resolved = tenant.resolve_endpoint("e").unwrap().unwrap();

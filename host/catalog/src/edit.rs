@@ -220,6 +220,7 @@ mod tests {
             config: Default::default(),
             public: false,
             deadline_ms: None,
+            max_instance_reuse: None,
         }
     }
 

@@ -97,6 +97,8 @@ struct SeedEndpoint {
     public: bool,
     #[serde(default)]
     deadline_ms: Option<u64>,
+    #[serde(default)]
+    max_instance_reuse: Option<u32>,
 }
 
 /// Reads the seed file at `path`, stores every file it names in `store`, and returns the catalog it describes.
@@ -134,6 +136,9 @@ pub fn load_seed(path: &Path, store: &dyn BlobStore) -> Result<Catalog, SeedErro
             for alias in e.models.keys() {
                 check_name(alias).map_err(|e| invalid(format!("tenant {tenant_name}, endpoint {name}: {e}")))?;
             }
+            if e.max_instance_reuse == Some(0) {
+                return Err(invalid(format!("endpoint {name}: max_instance_reuse must be at least 1")));
+            }
             let config = e
                 .config
                 .into_iter()
@@ -149,6 +154,7 @@ pub fn load_seed(path: &Path, store: &dyn BlobStore) -> Result<Catalog, SeedErro
                 config,
                 public: e.public,
                 deadline_ms: e.deadline_ms,
+                max_instance_reuse: e.max_instance_reuse,
             };
             tenant.endpoints.insert(name, Versions::first(endpoint));
         }

@@ -124,6 +124,8 @@ pub struct Metrics {
     pub instantiate_seconds: Histogram,
     /// Guest instances alive now.
     pub active_instances: Gauge,
+    /// Guest instances kept between requests of endpoints that reuse them.
+    pub idle_instances: Gauge,
     /// Guests that trapped, by kind.
     pub guest_traps: Family<KindLabels, Counter>,
     /// Guests stopped at their deadline.
@@ -166,6 +168,7 @@ impl Metrics {
             batch_item_seconds: Family::default(),
             instantiate_seconds: histogram(),
             active_instances: Gauge::default(),
+            idle_instances: Gauge::default(),
             guest_traps: Family::default(),
             deadline_kills: Family::default(),
             quota_rejections: Family::default(),
@@ -200,6 +203,11 @@ impl Metrics {
         r.register("inference_jobs", "Inference jobs queued or running", metrics.queued_jobs.clone());
         r.register("instantiate_seconds", "Time to instantiate a guest", metrics.instantiate_seconds.clone());
         r.register("active_instances", "Guest instances alive", metrics.active_instances.clone());
+        r.register(
+            "idle_instances",
+            "Guest instances kept for the next request of an endpoint that reuses them",
+            metrics.idle_instances.clone(),
+        );
         r.register("guest_traps", "Guests that trapped, by kind", metrics.guest_traps.clone());
         r.register("deadline_kills", "Guests stopped at their deadline", metrics.deadline_kills.clone());
         r.register("quota_rejections", "Requests refused by a tenant quota", metrics.quota_rejections.clone());

@@ -4,6 +4,7 @@
 use crate::compile::{CompileStats, ComponentCache};
 use crate::nn_host::ModelSource;
 use crate::state::GuestState;
+use crate::warm::WarmInstances;
 use anyhow::Context as _;
 use edge_infer_catalog::{BlobStore, Digest};
 use edge_infer_nn::Inference;
@@ -16,6 +17,9 @@ use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances: the granularity of guest time slices and deadlines.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Epoch ticks between two sweeps of idle warm instances (100 ms).
+const IDLE_SWEEP_TICKS: u32 = 10;
 
 /// Table memory each pool slot keeps mapped and resets in place between guests (tables are small: a Rust
 /// guest's fit in a few KiB), sparing the next instantiation the page faults of fresh pages.
@@ -41,6 +45,8 @@ pub struct RuntimeConfig {
     pub allow_raw_load: bool,
     /// Bytes of a guest's stdout and stderr kept for the log, each.
     pub output_capture: usize,
+    /// How long an instance of an endpoint that reuses instances is kept idle for its next request.
+    pub idle_instance_timeout: Duration,
 }
 
 impl RuntimeConfig {
@@ -55,6 +61,7 @@ impl RuntimeConfig {
             fuel: None,
             allow_raw_load: false,
             output_capture: 16 << 10,
+            idle_instance_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -69,6 +76,8 @@ pub struct Runtime {
     pub(crate) components: ComponentCache,
     pub(crate) store: Arc<dyn BlobStore>,
     pub(crate) models: ModelSource,
+    /// Idle instances of endpoints that reuse them.
+    pub(crate) warm: Arc<WarmInstances>,
     ticker: Arc<AtomicBool>,
 }
 
@@ -95,19 +104,30 @@ impl Runtime {
         let cgi_linker = crate::cgi::linker(&engine)?;
         let components = ComponentCache::new(&engine, &config.cache_dir, config.cache_bytes)?;
 
+        let warm = Arc::new(WarmInstances::new(config.idle_instance_timeout));
         let ticker = Arc::new(AtomicBool::new(true));
-        let (running, ticking) = (ticker.clone(), engine.weak());
+        let (running, ticking, idle) = (ticker.clone(), engine.weak(), Arc::downgrade(&warm));
+        let idle_gauge = inference.metrics().idle_instances.clone();
         std::thread::Builder::new().name("edge-infer-epoch".into()).spawn(move || {
+            let mut ticks = 0u32;
             while running.load(Ordering::Relaxed) {
                 std::thread::sleep(EPOCH_TICK);
                 match ticking.upgrade() {
                     Some(engine) => engine.increment_epoch(),
                     None => return,
                 }
+                ticks = ticks.wrapping_add(1);
+                // Idle instances past their timeout go (their slots' reset runs here, off the request threads).
+                if ticks.is_multiple_of(IDLE_SWEEP_TICKS)
+                    && let Some(warm) = idle.upgrade()
+                {
+                    warm.expire(std::time::Instant::now());
+                    idle_gauge.set(warm.len() as i64);
+                }
             }
         })?;
         let models = ModelSource::new(inference, store.clone());
-        Ok(Self { engine, linker, cgi_linker, config, components, store, models, ticker })
+        Ok(Self { engine, linker, cgi_linker, config, components, store, models, warm, ticker })
     }
 
     /// The sandbox settings.

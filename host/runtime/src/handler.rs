@@ -9,8 +9,10 @@ use bytes::Bytes;
 use edge_infer_catalog::ResolvedEndpoint;
 use edge_infer_metrics::{KindLabels, TenantLabels};
 use http_body_util::{BodyExt, Full};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use std::time::Instant;
 use wasmtime::Store;
@@ -34,15 +36,23 @@ pub struct GuestCall {
 /// The guest's response; its body streams while the guest is still running.
 pub type GuestResponse = hyper::Response<GuestBody>;
 
-/// A guest's response body that ends cleanly only if the guest did.
+/// A guest still running after it set its response: it writes the body, and may go on working after it.
+type RunningGuest = Pin<Box<dyn Future<Output = Result<(), GuestError>> + Send>>;
+
+/// A guest's response body, which also drives the guest that writes it, and ends cleanly only if the guest
+/// did.
 ///
-/// wasmtime-wasi-http ends a body normally when the guest's instance goes away without finishing it, so a
-/// trap after the headers would look like a complete (short) response. This wrapper holds the end of the
-/// stream until the guest has returned, and ends it with an error if the guest trapped or ran out of
-/// time: hyper then breaks the connection (HTTP/1.1) or resets the stream (HTTP/2), and the client knows.
+/// The guest runs in the task of its request: first until it sets its response, then as part of polling this
+/// body. A guest that answers at once has written its whole body by then, so hyper sends headers and body
+/// together; and no task is spawned, nor any thread woken, per request. wasmtime-wasi-http ends a body
+/// normally when the guest goes away without finishing it, so a trap after the headers would look like a
+/// complete (short) response: this body holds its end until the guest has returned, and ends with an error
+/// if the guest trapped or ran out of time. hyper then breaks the connection (HTTP/1.1) or resets the stream
+/// (HTTP/2), and the client knows. A client that goes away drops the body, and with it the guest.
 pub struct GuestBody {
     inner: HyperOutgoingBody,
-    outcome: Option<tokio::sync::oneshot::Receiver<bool>>,
+    guest: Option<RunningGuest>,
+    finished_well: bool,
 }
 
 impl http_body::Body for GuestBody {
@@ -50,25 +60,23 @@ impl http_body::Body for GuestBody {
     type Error = wasmtime_wasi_http::Error;
 
     fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        use std::task::Poll;
-        match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if let Some(guest) = self.guest.as_mut()
+            && let Poll::Ready(result) = guest.as_mut().poll(cx)
+        {
+            self.guest = None;
+            self.finished_well = result.is_ok();
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(None) => {}
             other => return other,
         }
-        let Some(outcome) = self.outcome.as_mut() else { return Poll::Ready(None) };
-        match std::pin::Pin::new(outcome).poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(finished_well) => {
-                self.outcome = None;
-                if finished_well.unwrap_or(false) {
-                    Poll::Ready(None)
-                } else {
-                    Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpProtocolError)))
-                }
-            }
+        match (&self.guest, self.finished_well) {
+            (Some(_), _) => Poll::Pending,
+            (None, true) => Poll::Ready(None),
+            (None, false) => Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpProtocolError))),
         }
     }
 }
@@ -76,7 +84,7 @@ impl http_body::Body for GuestBody {
 impl GuestBody {
     /// A body that is already complete (a CGI guest's output).
     pub(crate) fn complete(inner: HyperOutgoingBody) -> Self {
-        Self { inner, outcome: None }
+        Self { inner, guest: None, finished_well: true }
     }
 }
 
@@ -124,23 +132,22 @@ impl Runtime {
         };
         let started = Instant::now();
         let timing = Arc::new(Mutex::new(CallTiming::default()));
-        let nn = NnCtx {
-            tenant: call.tenant.clone(),
-            endpoint: call.endpoint.clone(),
-            source: self.models.clone(),
-            allow_raw_load: self.config.allow_raw_load,
-            timing: timing.clone(),
+        let reuse = call.endpoint.max_instance_reuse > 1;
+        let (mut store, warm, uses) = match reuse.then(|| self.warm.take(&call.tenant, &call.endpoint)).flatten() {
+            Some(warm) => {
+                let mut store = warm.store;
+                store.data_mut().begin_request(timing.clone());
+                (store, Some(warm.proxy), warm.uses)
+            }
+            None => (self.new_store(&call, timing.clone()), None, 0),
         };
-        let config = call.endpoint.config.iter().map(|(k, v)| (k.clone(), v.clone()));
-        let state = GuestState::new(config, nn, self.config.memory_limit, self.config.output_capture);
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
         // Yield to tokio at every epoch tick: a spinning guest shares its thread and the deadline can fire.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        if let Some(fuel) = self.config.fuel {
+            store.set_fuel(fuel).map_err(|e| GuestError::Trap(format!("{e:#}")))?;
+        }
 
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        let (report, outcome) = tokio::sync::oneshot::channel();
+        let (sender, mut receiver) = tokio::sync::oneshot::channel();
         let request = request.map(|body| body.map_err(|never| -> ErrorCode { match never {} }));
         let setup = |store: &mut Store<GuestState>| -> wasmtime::Result<_> {
             let req = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
@@ -161,29 +168,43 @@ impl Runtime {
         };
         let (req, out) = setup(&mut store).map_err(|e| GuestError::Trap(format!("{e:?}")))?;
 
-        if let Some(fuel) = self.config.fuel {
-            store.set_fuel(fuel).map_err(|e| GuestError::Trap(format!("{e:#}")))?;
-        }
         let deadline = call.deadline;
-        let request_id = call.request_id.clone();
-        let tenant = call.tenant.clone();
         let metrics = self.models.inference().metrics().clone();
-        let task = tokio::spawn(async move {
+        let warm_instances = self.warm.clone();
+        let GuestCall { tenant, endpoint, request_id, .. } = call;
+        let mut guest: RunningGuest = Box::pin(async move {
             let run = async {
-                let instantiating = Instant::now();
-                let proxy = pre.instantiate_async(&mut store).await?;
-                let took = instantiating.elapsed();
-                store.data().nn.timing.lock().expect("timing lock").instantiate = took;
-                metrics.instantiate_seconds.observe(took.as_secs_f64());
-                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+                let proxy = match warm {
+                    Some(proxy) => proxy,
+                    None => {
+                        let instantiating = Instant::now();
+                        let proxy = match pre.instantiate_async(&mut store).await {
+                            // Idle warm instances hold slots: free them, then try once more.
+                            Err(e) if e.is::<wasmtime::PoolConcurrencyLimitError>() && warm_instances.clear() > 0 => {
+                                pre.instantiate_async(&mut store).await?
+                            }
+                            other => other?,
+                        };
+                        let took = instantiating.elapsed();
+                        store.data().nn.timing.lock().expect("timing lock").instantiate = took;
+                        metrics.instantiate_seconds.observe(took.as_secs_f64());
+                        proxy
+                    }
+                };
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await.map(|()| proxy)
             };
-            metrics.active_instances.inc();
-            let result = tokio::time::timeout(deadline, run).await;
-            metrics.active_instances.dec();
+            let result = {
+                let _active = Active::new(&metrics.active_instances);
+                tokio::time::timeout(deadline, run).await
+            };
             log_output(&tenant, &request_id, &store);
-            let _ = report.send(matches!(result, Ok(Ok(()))));
             match result {
-                Ok(Ok(())) => Ok(()),
+                Ok(Ok(proxy)) => {
+                    if reuse {
+                        warm_instances.put(tenant, endpoint, store, proxy, uses + 1);
+                    }
+                    Ok(())
+                }
                 Ok(Err(e)) if e.is::<wasmtime::PoolConcurrencyLimitError>() => {
                     tracing::warn!(request_id, "no free guest instance slot: {e}");
                     Err(GuestError::Busy)
@@ -205,16 +226,69 @@ impl Runtime {
             }
         });
 
-        match receiver.await {
-            Ok(Ok(response)) => Ok(response.map(|inner| GuestBody { inner, outcome: Some(outcome) })),
-            Ok(Err(code)) => Err(GuestError::GuestErrorCode(format!("{code:?}"))),
-            // The sender was dropped with the store: the task says why.
-            Err(_) => match task.await {
-                Ok(Ok(())) => Err(GuestError::NoResponse),
-                Ok(Err(e)) => Err(e),
-                Err(join) => Err(GuestError::Trap(format!("guest task failed: {join}"))),
+        // Run the guest here until it sets its response (or ends without one).
+        let mut finished = None;
+        let response = std::future::poll_fn(|cx| {
+            if finished.is_none()
+                && let Poll::Ready(result) = guest.as_mut().poll(cx)
+            {
+                finished = Some(result);
+            }
+            match Pin::new(&mut receiver).poll(cx) {
+                Poll::Ready(response) => Poll::Ready(response.ok()),
+                Poll::Pending if finished.is_some() => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        match response {
+            Some(Ok(response)) => {
+                let (guest, finished_well) = match finished {
+                    None => (Some(guest), false),
+                    Some(result) => (None, result.is_ok()),
+                };
+                Ok(response.map(|inner| GuestBody { inner, guest, finished_well }))
+            }
+            Some(Err(code)) => Err(GuestError::GuestErrorCode(format!("{code:?}"))),
+            // The response outparam went away unset: the guest's own end says why.
+            None => match finished {
+                Some(result) => result.and(Err(GuestError::NoResponse)),
+                None => guest.await.and(Err(GuestError::NoResponse)),
             },
         }
+    }
+
+    /// A store for one guest of `call`'s endpoint, from the pool, with the endpoint's grants.
+    fn new_store(&self, call: &GuestCall, timing: Arc<Mutex<CallTiming>>) -> Store<GuestState> {
+        let nn = NnCtx {
+            tenant: call.tenant.clone(),
+            endpoint: call.endpoint.clone(),
+            source: self.models.clone(),
+            allow_raw_load: self.config.allow_raw_load,
+            timing,
+        };
+        let config = call.endpoint.config.iter().map(|(k, v)| (k.clone(), v.clone()));
+        let state = GuestState::new(config, nn, self.config.memory_limit, self.config.output_capture);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_async_yield_and_update(1);
+        store
+    }
+}
+
+/// Counts a guest as active while it lives, however its future ends (a client that goes away drops it).
+struct Active<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl<'a> Active<'a> {
+    fn new(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

@@ -18,6 +18,7 @@ mod models_host;
 mod nn_host;
 mod nn_witx;
 mod state;
+mod warm;
 
 pub use admit::{AdmitError, ComponentInfo};
 pub use cgi::MAX_OUTPUT as CGI_MAX_OUTPUT;

@@ -57,6 +57,14 @@ impl GuestState {
     }
 }
 
+impl GuestState {
+    /// Readies a warm instance's state for its next request: fresh timing, no memory-limit hit yet.
+    pub(crate) fn begin_request(&mut self, timing: std::sync::Arc<std::sync::Mutex<crate::nn_host::CallTiming>>) {
+        self.nn.timing = timing;
+        self.limits.hit_memory_limit = false;
+    }
+}
+
 impl WasiView for GuestState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }

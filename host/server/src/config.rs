@@ -63,6 +63,9 @@ pub struct Config {
     pub guest_memory_mib: usize,
     /// Guest instances alive at once.
     pub max_instances: u32,
+    /// How long an idle instance of an endpoint with `max_instance_reuse` > 1 waits for its next request, in
+    /// milliseconds.
+    pub idle_instance_timeout_ms: u64,
     /// The node's compile cache on disk, in MiB (least recently used out first).
     pub compile_cache_mib: u64,
     /// Linear memory, in KiB, each pool slot keeps mapped between guests and zeroes in place instead of
@@ -170,6 +173,7 @@ impl Default for Config {
             guest_fuel: 0,
             guest_memory_mib: 256,
             max_instances: 256,
+            idle_instance_timeout_ms: 1000,
             compile_cache_mib: 4096,
             guest_keep_resident_kib: 4096,
             allow_raw_load: false,

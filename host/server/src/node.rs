@@ -64,6 +64,7 @@ impl Node {
             keep_resident: config.guest_keep_resident_kib << 10,
             fuel: (config.guest_fuel > 0).then_some(config.guest_fuel),
             allow_raw_load: config.allow_raw_load,
+            idle_instance_timeout: std::time::Duration::from_millis(config.idle_instance_timeout_ms),
             ..RuntimeConfig::new(&config.data_dir)
         };
         let runtime = Runtime::new(runtime_config, store.clone(), inference)?;

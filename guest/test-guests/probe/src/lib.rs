@@ -8,8 +8,11 @@
 //!   each outcome as a string, with the endpoint's config.
 //! - `/spin`: never returns, burning CPU (epoch deadline tests).
 //! - `/alloc`: allocates 1 MiB blocks until memory runs out (memory limit tests).
+//! - `/count`: `{"count":N}`, the requests to `/count` this instance has answered, this one included
+//!   (instance reuse tests: a fresh instance always says 1).
 //! - anything else: 404.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use edge_infer_guest::bindings::wasi::http::outgoing_handler;
@@ -24,6 +27,7 @@ fn handle(req: Request) -> Response {
         "/sandbox" => sandbox(&req),
         "/spin" => spin(),
         "/alloc" => alloc(),
+        "/count" => count(),
         other => Response::error(404, "not_found", format!("no route {other}")),
     }
 }
@@ -39,6 +43,11 @@ fn echo(req: &Request) -> Response {
             "body_len": req.body.len(),
         }),
     )
+}
+
+fn count() -> Response {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    Response::json(200, &json!({ "count": COUNT.fetch_add(1, Ordering::Relaxed) + 1 }))
 }
 
 fn sleep(req: &Request) -> Response {

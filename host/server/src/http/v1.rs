@@ -142,6 +142,7 @@ fn endpoint_json(version: u32, e: &EndpointVersion) -> Value {
         "config": e.config,
         "public": e.public,
         "deadline_ms": e.deadline_ms,
+        "max_instance_reuse": e.max_instance_reuse.unwrap_or(1),
     })
 }
 
@@ -297,6 +298,8 @@ struct EndpointRequest {
     public: bool,
     #[serde(default)]
     deadline_ms: Option<u64>,
+    #[serde(default)]
+    max_instance_reuse: Option<u32>,
 }
 
 async fn put_endpoint(node: &Node, tenant: &str, name: &str, body: &[u8]) -> Result<Response<Body>, ApiError> {
@@ -312,12 +315,19 @@ async fn put_endpoint(node: &Node, tenant: &str, name: &str, body: &[u8]) -> Res
             _ => Err(ApiError::bad_request("bad_config", format!("config {k} must be a string, number or bool"))),
         })
         .collect::<Result<BTreeMap<_, _>, _>>()?;
+    if request.max_instance_reuse == Some(0) {
+        return Err(ApiError::bad_request(
+            "bad_max_instance_reuse",
+            "max_instance_reuse is how many requests one instance may answer: at least 1",
+        ));
+    }
     let endpoint = EndpointVersion {
         component: request.component,
         models: request.models,
         config,
         public: request.public,
         deadline_ms: request.deadline_ms,
+        max_instance_reuse: request.max_instance_reuse,
     };
     let answer = endpoint_json(0, &endpoint);
     let put = node
