@@ -67,12 +67,26 @@ async fn an_instance_that_trapped_or_missed_its_deadline_is_not_reused() {
     assert_eq!(counts(&node, "long", 1).await, [1]);
 }
 
+/// Waits (up to 5 s, sampled every 100 ms by the node) until `/metrics` shows `idle` idle instances.
+async fn wait_for_idle_instances(node: &TestNode, idle: u64) {
+    let line = format!("edge_infer_idle_instances {idle}\n");
+    for _ in 0..50 {
+        let text = client().get(node.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        if text.contains(&line) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("/metrics never showed {line:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_instance_is_dropped_after_the_nodes_timeout() {
-    let node = TestNode::start(&catalog(), |c| c.idle_instance_timeout_ms = 50).await;
+    let node = TestNode::start(&catalog(), |c| c.idle_instance_timeout_ms = 2000).await;
     assert_eq!(counts(&node, "long", 2).await, [1, 2]);
-    // A 50 ms timeout, swept every 100 ms: 1.5 s is ten times what it takes.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_for_idle_instances(&node, 1).await;
+    // A 2 s timeout, swept every 100 ms: gone well within the 5 s the wait allows.
+    wait_for_idle_instances(&node, 0).await;
     assert_eq!(counts(&node, "long", 1).await, [1]);
 }
 

