@@ -38,6 +38,12 @@ pub enum EndpointVerb {
         /// Lets anyone call the endpoint without an API key.
         #[arg(long)]
         public: bool,
+        /// This endpoint's deadline in milliseconds, over the tenant's and the node's.
+        #[arg(long, value_name = "MS")]
+        deadline_ms: Option<u64>,
+        /// Requests one guest instance may answer, one after another (default 1: a fresh instance each).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max_instance_reuse: Option<u32>,
     },
     /// Lists the tenant's endpoints with what their current version binds.
     #[command(visible_alias = "ls")]
@@ -110,11 +116,22 @@ struct Spec {
     config: BTreeMap<String, String>,
     #[serde(default)]
     public: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deadline_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_instance_reuse: Option<u32>,
 }
 
 /// The request body for `set`; an alias or config key given twice is an error, not a silent overwrite.
 fn spec(component: &Ref, models: &[(String, Ref)], config: &[(String, String)], public: bool) -> anyhow::Result<Spec> {
-    let mut spec = Spec { component: component.to_string(), models: BTreeMap::new(), config: BTreeMap::new(), public };
+    let mut spec = Spec {
+        component: component.to_string(),
+        models: BTreeMap::new(),
+        config: BTreeMap::new(),
+        public,
+        deadline_ms: None,
+        max_instance_reuse: None,
+    };
     for (alias, model) in models {
         if spec.models.insert(alias.clone(), model.to_string()).is_some() {
             anyhow::bail!("--model {alias}=… is given twice");
@@ -160,8 +177,8 @@ impl EndpointCmd {
     pub async fn run(self) -> anyhow::Result<String> {
         let api = self.conn.client()?;
         match self.verb {
-            EndpointVerb::Set { name, component, models, config, public } => {
-                let body = spec(&component, &models, &config, public)?;
+            EndpointVerb::Set { name, component, models, config, public, deadline_ms, max_instance_reuse } => {
+                let body = Spec { deadline_ms, max_instance_reuse, ..spec(&component, &models, &config, public)? };
                 let request = api.request(Method::PUT, &["v1", "endpoints", &name]).json(&body);
                 let (_, published): (_, Published) = api.send_json(request).await?;
                 Ok(render_published(&published))
@@ -204,8 +221,14 @@ fn bindings(models: &BTreeMap<String, String>) -> String {
 fn render_published(p: &Published) -> String {
     let access = if p.spec.public { "public" } else { "needs an API key" };
     let config = table::list(p.spec.config.iter().map(|(k, v)| format!("{k}={v}")));
+    let deadline = p.spec.deadline_ms.map_or_else(|| "the tenant's or the node's".to_owned(), |ms| format!("{ms} ms"));
+    let instances = match p.spec.max_instance_reuse.unwrap_or(1) {
+        1 => "a fresh one for every request".to_owned(),
+        n => format!("each answers up to {n} requests"),
+    };
     format!(
-        "endpoint {} version {} is current\ncomponent: {}\nmodels:    {}\nconfig:    {config}\naccess:    {access}\n",
+        "endpoint {} version {} is current\ncomponent: {}\nmodels:    {}\nconfig:    {config}\naccess:    {access}\n\
+         deadline:  {deadline}\ninstances: {instances}\n",
         p.name,
         p.version,
         p.spec.component,

@@ -109,7 +109,7 @@ fn component_verbs_parse() {
 }
 
 #[test]
-fn endpoint_set_takes_component_models_config_public() {
+fn endpoint_set_takes_component_models_config_public_deadline_and_reuse() {
     let args = [
         "endpoint",
         "set",
@@ -123,9 +123,17 @@ fn endpoint_set_takes_component_models_config_public() {
         "--config",
         "threshold=0.5",
         "--public",
+        "--deadline-ms",
+        "2000",
+        "--max-instance-reuse",
+        "100",
     ];
     let Ok(ClientCommand::Endpoint(cmd)) = parse(&args) else { panic!("not an endpoint set") };
-    let EndpointVerb::Set { name, component, models, config, public } = cmd.verb else { panic!("not a set") };
+    let EndpointVerb::Set { name, component, models, config, public, deadline_ms, max_instance_reuse } = cmd.verb
+    else {
+        panic!("not a set")
+    };
+    assert_eq!((deadline_ms, max_instance_reuse), (Some(2000), Some(100)));
     assert_eq!(name, "classify");
     assert_eq!(component, Ref { name: "cls".into(), version: Some(3) });
     assert_eq!(models[0], ("net".into(), Ref { name: "resnet".into(), version: Some(2) }));
@@ -136,6 +144,8 @@ fn endpoint_set_takes_component_models_config_public() {
     assert_eq!(missing.kind(), ErrorKind::MissingRequiredArgument);
     let bad = parse(&["endpoint", "set", "e", "--component", "c", "--model", "a=m@x"]).err().unwrap();
     assert_eq!(bad.kind(), ErrorKind::ValueValidation);
+    let zero = parse(&["endpoint", "set", "e", "--component", "c", "--max-instance-reuse", "0"]).err().unwrap();
+    assert_eq!(zero.kind(), ErrorKind::ValueValidation);
     let Ok(ClientCommand::Endpoint(cmd)) = parse(&["endpoint", "rollback", "classify"]) else { panic!("rollback") };
     assert!(matches!(cmd.verb, EndpointVerb::Rollback { ref name } if name == "classify"));
 }

@@ -59,8 +59,16 @@ fn published_versions_print_what_they_bind() {
     }))
     .unwrap();
     let expected = "endpoint classify version 4 is current\ncomponent: classify@3\nmodels:    net=resnet\n\
-                    config:    -\naccess:    needs an API key\n";
+                    config:    -\naccess:    needs an API key\ndeadline:  the tenant's or the node's\n\
+                    instances: a fresh one for every request\n";
     assert_eq!(render_published(&published), expected);
+    let published: Published = serde_json::from_value(serde_json::json!({
+        "name": "classify", "version": 5, "component": "classify@3", "models": {}, "config": {}, "public": true,
+        "deadline_ms": 2000, "max_instance_reuse": 100
+    }))
+    .unwrap();
+    let shown = render_published(&published);
+    assert!(shown.ends_with("deadline:  2000 ms\ninstances: each answers up to 100 requests\n"), "{shown}");
 }
 
 #[test]
