@@ -4,8 +4,10 @@
 //! - **Physical limit** per backend: cores / the backend's native single-thread latency (the model loaded
 //!   directly and run on the bench thread, median of 40 runs after warm-up).
 //! - **edge-infer**: an in-process node set up as `edge-infer serve` is on this machine (one tokio worker and one
-//!   inference thread per core), the `tensor` guest over the model on each backend this build has. Its
-//!   answer must be f32-exact: byte for byte what the backend gives natively on the same input.
+//!   inference thread per core), the `tensor` guest over the model on each backend this build has, on an
+//!   endpoint with a fresh instance per request (the default) and on one that reuses its instances
+//!   (`max_instance_reuse`). Its answer must be f32-exact: byte for byte what the backend gives natively on
+//!   the same input.
 //! - **FastAPI + uvicorn (2 workers) + onnxruntime** (`tests/benches/peers/fastapi_server.py`, from the test
 //!   venv): what teams build instead. Its answer is compared with onnxruntime's native one.
 //!
@@ -135,6 +137,7 @@ fn main() {
 
     let node_rt = edge_infer_tests::node_runtime();
     let mut catalog = tensor_tenant("bench", &[]);
+    catalog += "[tenants.bench.endpoints.tensor-reused]\ncomponent = \"tensor\"\npublic = true\nmax_instance_reuse = 1000000\n";
     for backend in &backends {
         catalog += &format!(
             "[tenants.bench.models.orientation_{backend}]\npath = {}\nbackend = \"{backend}\"\n",
@@ -147,12 +150,16 @@ fn main() {
     }));
     let peer = Peer::start(&model);
 
-    let mut targets: Vec<(String, String)> = backends
-        .iter()
-        .map(|b| (format!("edge-infer, {b}"), node.url(&format!("/run/bench/tensor?model=orientation_{b}"))))
-        .collect();
-    targets.push(("FastAPI + uvicorn (2 workers) + onnxruntime".into(), format!("{}/infer", peer.url)));
-    let load_targets = targets.clone();
+    // Each target with the index of its backend's native run (none for FastAPI).
+    let mut targets: Vec<(String, String, Option<usize>)> = Vec::new();
+    for (endpoint, what) in [("tensor", ""), ("tensor-reused", ", reused instances")] {
+        for (i, b) in backends.iter().enumerate() {
+            let url = node.url(&format!("/run/bench/{endpoint}?model=orientation_{b}"));
+            targets.push((format!("edge-infer, {b}{what}"), url, Some(i)));
+        }
+    }
+    targets.push(("FastAPI + uvicorn (2 workers) + onnxruntime".into(), format!("{}/infer", peer.url), None));
+    let load_targets: Vec<String> = targets.iter().map(|(_, url, _)| url.clone()).collect();
     let load_page = page.clone();
     let load = std::thread::Builder::new()
         .name("load-generator".into())
@@ -161,7 +168,7 @@ fn main() {
             rt.block_on(async {
                 let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
                 let mut answers = Vec::new();
-                for (_, url) in &load_targets {
+                for url in &load_targets {
                     let response = tensor_request(&client, url, "f32", SHAPE, load_page.clone()).send().await;
                     answers.push(response.unwrap().bytes().await.unwrap());
                     let warm_up = || tensor_request(&client, url, "f32", SHAPE, load_page.clone());
@@ -170,7 +177,7 @@ fn main() {
                 let mut results: Vec<Vec<LoadResult>> = load_targets.iter().map(|_| Vec::new()).collect();
                 let mut used: Vec<BTreeMap<&str, f64>> = load_targets.iter().map(|_| BTreeMap::new()).collect();
                 for _ in 0..rounds {
-                    for (i, (_, url)) in load_targets.iter().enumerate() {
+                    for (i, url) in load_targets.iter().enumerate() {
                         let request = || tensor_request(&client, url, "f32", SHAPE, load_page.clone());
                         let before = cpu();
                         // CPU is counted over the whole phase, requests over all but its first second.
@@ -212,8 +219,9 @@ fn main() {
         "| server | native latency ms | physical limit req/s | req/s | of the limit | vs FastAPI | vs wasmtime serve (FACTS) | p50 ms | p99 ms | HTTP + guest CPU ms / request | generator cores | answer |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-    for (i, ((name, _), load)) in targets.iter().zip(&merged).enumerate() {
-        let (latency, limit, exact) = match native.get(i) {
+    for (i, ((name, _, backend), load)) in targets.iter().zip(&merged).enumerate() {
+        let native_run = backend.map(|b| &native[b]);
+        let (latency, limit, exact) = match native_run {
             Some((_, latency, output)) => {
                 let exact = if answers[i] == output[..] { "f32-exact".to_string() } else { "DIFFERS".to_string() };
                 (format!("{latency:.2}"), format!("{:.0}", cores as f64 / latency * 1e3), exact)
@@ -225,8 +233,8 @@ fn main() {
             }
         };
         let of_limit =
-            native.get(i).map_or("—".into(), |(_, l, _)| format!("{:.2}", load.rate() / (cores as f64 / l * 1e3)));
-        let node_cpu = match native.get(i) {
+            native_run.map_or("—".into(), |(_, l, _)| format!("{:.2}", load.rate() / (cores as f64 / l * 1e3)));
+        let node_cpu = match native_run {
             Some(_) => format!("{:.2}", used[i].get("node").copied().unwrap_or(0.0) * 1e3 / load.answered as f64),
             None => "—".into(),
         };
