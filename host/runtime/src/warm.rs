@@ -50,7 +50,7 @@ impl WarmInstances {
         let mut idle = self.idle.lock().expect("warm instances lock");
         let list = idle.get_mut(&(tenant.clone(), endpoint.component.clone()))?;
         // Instances of an older version of the endpoint (other config or models) never serve it again.
-        let stale: Vec<Warm> = extract(list, |w| *w.endpoint != **endpoint);
+        let stale: Vec<Warm> = list.extract_if(.., |w| *w.endpoint != **endpoint).collect();
         let warm = list.pop();
         drop(idle);
         drop(stale);
@@ -100,24 +100,13 @@ impl WarmInstances {
         {
             let mut idle = self.idle.lock().expect("warm instances lock");
             for list in idle.values_mut() {
-                gone.extend(extract(list, &condition));
+                gone.extend(list.extract_if(.., |w| condition(w)));
             }
             idle.retain(|_, list| !list.is_empty());
         }
         // Dropping a store resets its pool slot: done outside the lock.
         gone.len()
     }
-}
-
-/// Removes and returns the items of `list` that match `condition`, keeping the order of the others.
-fn extract(list: &mut Vec<Warm>, condition: impl Fn(&Warm) -> bool) -> Vec<Warm> {
-    let mut taken = Vec::new();
-    let mut kept = Vec::with_capacity(list.len());
-    for warm in list.drain(..) {
-        if condition(&warm) { taken.push(warm) } else { kept.push(warm) }
-    }
-    *list = kept;
-    taken
 }
 
 /// Whether the guest closed everything of its request: the request and its body, the response, its body and
