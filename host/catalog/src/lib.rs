@@ -10,6 +10,7 @@ mod catalog_store;
 mod edit;
 mod names;
 mod seed;
+mod served;
 mod store;
 
 pub use catalog::{
@@ -20,4 +21,5 @@ pub use catalog_store::{CatalogStore, CatalogStoreError, LocalCatalogStore};
 pub use edit::{EditError, Put, generate_key, hash_key};
 pub use names::{NameError, check_name};
 pub use seed::{SeedError, load_seed};
+pub use served::{ServedCatalog, ServedEndpoint};
 pub use store::{BlobStore, Digest, LocalStore, StoreError};

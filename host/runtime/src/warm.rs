@@ -49,8 +49,10 @@ impl WarmInstances {
     pub(crate) fn take(&self, tenant: &Arc<str>, endpoint: &Arc<ResolvedEndpoint>) -> Option<Warm> {
         let mut idle = self.idle.lock().expect("warm instances lock");
         let list = idle.get_mut(&(tenant.clone(), endpoint.component.clone()))?;
-        // Instances of an older version of the endpoint (other config or models) never serve it again.
-        let stale: Vec<Warm> = list.extract_if(.., |w| *w.endpoint != **endpoint).collect();
+        // Instances of an older version of the endpoint (other config or models) never serve it again. Until
+        // the catalog changes, every request carries the very `Arc` the instance was made for.
+        let stale: Vec<Warm> =
+            list.extract_if(.., |w| !Arc::ptr_eq(&w.endpoint, endpoint) && *w.endpoint != **endpoint).collect();
         let warm = list.pop();
         drop(idle);
         drop(stale);

@@ -3,8 +3,9 @@
 //! loaded from the compile cache), models loaded.
 //!
 //! The catalog is read by every request without locking (an `Arc` swapped on change) and changed by one
-//! writer at a time: a change is applied to a copy, saved durably, and only then swapped in. A request holds
-//! the endpoint it resolved, so it finishes on the version it started with.
+//! writer at a time: a change is applied to a copy, saved durably, and only then swapped in, with every endpoint
+//! resolved once for all the requests that read that version. A request holds the endpoint it took, so it
+//! finishes on the version it started with.
 //!
 //! In a fleet (`[store] kind = "s3"`) the catalog lives in the shared bucket: a save that another node beat
 //! is a conflict, and the change is applied again to the newer catalog; and every `poll_ms` the node looks
@@ -15,7 +16,7 @@ use crate::config::StoreKind;
 use crate::http::ApiError;
 use anyhow::Context as _;
 use edge_infer_catalog::{
-    BlobStore, Catalog, CatalogStore, CatalogStoreError, LocalCatalogStore, LocalStore, ResolvedModel,
+    BlobStore, Catalog, CatalogStore, CatalogStoreError, LocalCatalogStore, LocalStore, ResolvedModel, ServedCatalog,
 };
 use edge_infer_nn::{Backends, Inference, ModelCache};
 use edge_infer_runtime::{Runtime, RuntimeConfig};
@@ -36,7 +37,8 @@ pub struct NodeOptions {
 /// A running node's state, shared by every request.
 pub struct Node {
     config: Config,
-    catalog: RwLock<Arc<Catalog>>,
+    /// The catalog with its endpoints resolved, swapped whole on change.
+    catalog: RwLock<Arc<ServedCatalog>>,
     catalog_store: Arc<dyn CatalogStore>,
     writer: tokio::sync::Mutex<()>,
     store: Arc<dyn BlobStore>,
@@ -70,7 +72,7 @@ impl Node {
         let runtime = Runtime::new(runtime_config, store.clone(), inference)?;
         let node = Arc::new(Self {
             config,
-            catalog: RwLock::new(Arc::new(catalog)),
+            catalog: RwLock::new(Arc::new(ServedCatalog::new(catalog))),
             catalog_store,
             writer: tokio::sync::Mutex::new(()),
             store,
@@ -139,7 +141,7 @@ impl Node {
             self.count_store_operation("catalog_save", saved.is_ok());
             match saved {
                 Ok(()) => {
-                    *self.catalog.write().expect("catalog lock") = Arc::new(next);
+                    self.swap(next);
                     return Ok(result);
                 }
                 Err(CatalogStoreError::Conflict(_)) => {
@@ -150,7 +152,7 @@ impl Node {
                         .map_err(|e| ApiError::internal(format!("catalog load task failed: {e}")))?
                         .map_err(store_error)?;
                     tracing::info!(revision = fresh.revision, "another node changed the catalog first; applying again");
-                    *self.catalog.write().expect("catalog lock") = Arc::new(fresh);
+                    self.swap(fresh);
                 }
                 Err(e) => return Err(store_error(e)),
             }
@@ -189,7 +191,7 @@ impl Node {
             tracing::warn!(revision = catalog.revision, "preparing the new catalog: {e:#}");
         }
         tracing::info!(revision = catalog.revision, "the catalog changed in the store; now serving it");
-        *self.catalog.write().expect("catalog lock") = Arc::new(catalog);
+        self.swap(catalog);
     }
 
     /// The node's metrics.
@@ -223,7 +225,18 @@ impl Node {
 
     /// The catalog as of now.
     pub fn catalog(&self) -> Arc<Catalog> {
+        self.served().catalog().clone()
+    }
+
+    /// The catalog as of now with its endpoints resolved: what the `/run` path reads.
+    pub fn served(&self) -> Arc<ServedCatalog> {
         self.catalog.read().expect("catalog lock").clone()
+    }
+
+    /// Serves `catalog` from now on; requests in flight finish on the endpoints they resolved.
+    fn swap(&self, catalog: Catalog) {
+        let served = Arc::new(ServedCatalog::new(catalog));
+        *self.catalog.write().expect("catalog lock") = served;
     }
 
     /// The blob store.

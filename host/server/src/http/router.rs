@@ -67,7 +67,7 @@ fn count_run(
         Ok(response) => response.status().as_u16(),
         Err(e) => e.status.as_u16(),
     };
-    let known = node.catalog().tenants.get(tenant).is_some_and(|t| t.endpoints.contains_key(endpoint));
+    let known = node.served().endpoint(tenant, endpoint).is_some();
     let (tenant, endpoint) = if known { (tenant, endpoint) } else { ("-", "-") };
     let metrics = node.metrics();
     let labels = RequestLabels { tenant: tenant.into(), endpoint: endpoint.into(), status };

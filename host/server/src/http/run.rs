@@ -6,7 +6,7 @@ use super::body::{Body, read_limited};
 use crate::Node;
 use bytes::Bytes;
 use edge_infer_runtime::{GuestCall, GuestError};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
 
@@ -23,6 +23,8 @@ const HOP_BY_HOP: [&str; 9] = [
     "http2-settings",
 ];
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 pub(super) async fn handle<B>(
     node: &Arc<Node>,
     tenant_name: &str,
@@ -34,10 +36,11 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<super::BoxError>,
 {
-    let catalog = node.catalog();
+    let served = node.served();
     let not_found = || ApiError::not_found(format!("no endpoint {endpoint_name} for tenant {tenant_name}"));
-    let tenant = catalog.tenants.get(tenant_name).ok_or_else(not_found)?;
-    let endpoint = tenant.resolve_endpoint(endpoint_name).ok_or_else(not_found)?.map_err(|dangling| {
+    let tenant = served.catalog().tenants.get(tenant_name).ok_or_else(not_found)?;
+    let served_endpoint = served.endpoint(tenant_name, endpoint_name).ok_or_else(not_found)?;
+    let endpoint = served_endpoint.resolved.clone().map_err(|dangling| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "endpoint_broken",
@@ -64,8 +67,8 @@ where
     let guest_request = guest_request(&parts, body, request_id)?;
     let deadline_ms = endpoint.deadline_ms.or(limits.deadline_ms).unwrap_or(node.config().deadline_ms);
     let call = GuestCall {
-        tenant: tenant_name.into(),
-        endpoint: Arc::new(endpoint),
+        tenant: served_endpoint.tenant.clone(),
+        endpoint,
         request_id: request_id.to_string(),
         deadline: std::time::Duration::from_millis(deadline_ms),
     };
@@ -128,17 +131,24 @@ fn guest_request(
         .build()
         .map_err(|e| ApiError::bad_request("bad_uri", format!("the request URI cannot be passed on: {e}")))?;
 
-    let mut headers = parts.headers.clone();
-    let listed: Vec<String> = headers
+    // Headers the caller's `Connection` header names are hop-by-hop too.
+    let listed: Vec<String> = parts
+        .headers
         .get_all(http::header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
         .collect();
-    for name in HOP_BY_HOP.iter().copied().chain(listed.iter().map(String::as_str)).chain(["authorization"]) {
-        headers.remove(name);
+    let mut headers = HeaderMap::with_capacity(parts.headers.len() + 1);
+    for (name, value) in &parts.headers {
+        let name_str = name.as_str();
+        if HOP_BY_HOP.contains(&name_str) || name == http::header::AUTHORIZATION || listed.iter().any(|l| l == name_str)
+        {
+            continue;
+        }
+        headers.append(name.clone(), value.clone());
     }
-    headers.insert("x-request-id", HeaderValue::from_str(request_id).expect("request ids are header-safe"));
+    headers.insert(X_REQUEST_ID, HeaderValue::from_str(request_id).expect("request ids are header-safe"));
 
     let mut request = Request::new(Full::new(body));
     *request.method_mut() = parts.method.clone();
