@@ -141,7 +141,7 @@ impl Runtime {
         let t = *timing.lock().expect("timing lock");
         let (mut parts, body) = response.into_parts();
         if let Ok(value) = http::HeaderValue::from_str(&crate::handler::server_timing(&t, started.elapsed())) {
-            parts.headers.append("server-timing", value);
+            parts.headers.append(crate::handler::SERVER_TIMING, value);
         }
         let body = Full::new(body).map_err(|never| match never {}).boxed_unsync();
         Ok(hyper::Response::from_parts(parts, GuestBody::complete(body)))
