@@ -40,6 +40,9 @@ async fn the_guest_sees_the_rest_of_the_path_and_filtered_headers() {
         .header("authorization", "Bearer secret")
         .header("x-custom", "kept")
         .header("x-request-id", "req-123")
+        .header("connection", "keep-alive, X-Hop")
+        .header("x-hop", "named by connection")
+        .header("keep-alive", "timeout=5")
         .body("hello")
         .send()
         .await
@@ -61,4 +64,19 @@ async fn the_guest_sees_the_rest_of_the_path_and_filtered_headers() {
     assert_eq!(get("x-request-id"), Some("req-123"));
     assert_eq!(get("authorization"), None, "credentials reached the guest");
     assert_eq!(get("connection"), None);
+    assert_eq!(get("keep-alive"), None);
+    assert_eq!(get("x-hop"), None, "a header the caller's Connection names is hop-by-hop");
+}
+
+#[tokio::test]
+async fn a_response_the_host_refuses_becomes_a_500_naming_the_header() {
+    let node = TestNode::start(&probe_catalog(), |_| {}).await;
+    let response = client().get(node.url("/run/t/probe/bad-header")).send().await.unwrap();
+    assert_eq!(response.status(), 500);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "guest_bad_response", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("\"bad header\""), "{body}");
+    // The instance answered well after all: the next request is fine.
+    let echo = client().get(node.url("/run/t/probe/echo")).send().await.unwrap();
+    assert_eq!(echo.status(), 200);
 }

@@ -232,14 +232,22 @@ fn send(response_out: ResponseOutparam, response: Response) {
 
 /// Turns `response` into a `wasi:http` response, or says what the host refused.
 fn build(response: &Response) -> Result<OutgoingResponse, String> {
-    let fields = Fields::new();
-    for (name, value) in &response.headers {
-        fields.append(name, value.as_bytes()).map_err(|e| format!("header {name:?}: {e:?}"))?;
-    }
+    let mut entries: Vec<(String, Vec<u8>)> =
+        response.headers.iter().map(|(name, value)| (name.clone(), value.as_bytes().to_vec())).collect();
     if response.header("content-length").is_none() {
-        let len = response.body.len().to_string();
-        fields.append("content-length", len.as_bytes()).map_err(|e| format!("header \"content-length\": {e:?}"))?;
+        entries.push(("content-length".to_owned(), response.body.len().to_string().into_bytes()));
     }
+    // All headers in one host call; only when the host refuses one are they added one by one, to name it.
+    let fields = match Fields::from_list(&entries) {
+        Ok(fields) => fields,
+        Err(_) => {
+            let fields = Fields::new();
+            for (name, value) in &entries {
+                fields.append(name, value).map_err(|e| format!("header {name:?}: {e:?}"))?;
+            }
+            fields
+        }
+    };
     let outgoing = OutgoingResponse::new(fields);
     outgoing
         .set_status_code(response.status)
@@ -247,13 +255,20 @@ fn build(response: &Response) -> Result<OutgoingResponse, String> {
     Ok(outgoing)
 }
 
-/// Writes all of `data` as fast as the host takes it: `check-write` says how much fits, `write`
-/// that much, wait when it is full, then flush and wait for the flush.
+/// The most `blocking-write-and-flush` takes in one call (wasi:io 0.2).
+const SMALL_WRITE: usize = 4096;
+
+/// Writes all of `data` as fast as the host takes it, and waits until it is flushed. A small body goes in
+/// one `blocking-write-and-flush`; a larger one by `check-write` (how much fits), `write` that much, waiting
+/// when it is full, then a flush and a wait for it.
 fn write_all(stream: &OutputStream, mut data: &[u8]) -> Result<(), String> {
     let failed = |e: StreamError| match e {
         StreamError::Closed => "the stream is closed".to_owned(),
         StreamError::LastOperationFailed(e) => e.to_debug_string(),
     };
+    if data.len() <= SMALL_WRITE {
+        return stream.blocking_write_and_flush(data).map_err(failed);
+    }
     let ready = stream.subscribe();
     while !data.is_empty() {
         let permitted = stream.check_write().map_err(failed)?;

@@ -10,6 +10,7 @@
 //! - `/alloc`: allocates 1 MiB blocks until memory runs out (memory limit tests).
 //! - `/count`: `{"count":N}`, the requests to `/count` this instance has answered, this one included
 //!   (instance reuse tests: a fresh instance always says 1).
+//! - `/bad-header`: a response with a header name HTTP forbids (the SDK's refused-response path).
 //! - anything else: 404.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,7 @@ fn handle(req: Request) -> Response {
         "/spin" => spin(),
         "/alloc" => alloc(),
         "/count" => count(),
+        "/bad-header" => Response::json(200, &json!({})).with_header("bad header", "x"),
         other => Response::error(404, "not_found", format!("no route {other}")),
     }
 }
