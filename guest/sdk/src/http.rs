@@ -13,9 +13,9 @@ use crate::bindings::wasi::http::types::{
 };
 use crate::bindings::wasi::io::streams::{OutputStream, StreamError};
 
-/// How much of the request body one read asks for.
-const READ_CHUNK: u64 = 64 * 1024;
-/// The most a `Content-Length` may make us reserve before any byte arrived.
+/// How much of the request body one read asks for at least (a body of unknown length is read in these).
+const READ_CHUNK: usize = 64 * 1024;
+/// The most a `Content-Length` may make us ask for, or reserve, before any byte arrived.
 const MAX_PREALLOCATE: usize = 16 * 1024 * 1024;
 
 /// An HTTP request, as the endpoint sees it.
@@ -174,23 +174,31 @@ fn read_request(request: IncomingRequest) -> Result<Request, String> {
         .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
         .collect();
     let mut parsed = Request { method, path, headers, body: Vec::new() };
-    if let Some(len) = parsed.header("content-length").and_then(|v| v.trim().parse::<usize>().ok()) {
-        parsed.body.reserve(len.min(MAX_PREALLOCATE));
-    }
+    let announced = parsed.header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
 
     let body = request.consume().map_err(|()| "the request body was already taken".to_owned())?;
-    read_body(&body, &mut parsed.body)?;
+    parsed.body = read_body(&body, announced)?;
     // Trailers are not offered to handlers; finishing releases the body.
     drop(IncomingBody::finish(body));
     Ok(parsed)
 }
 
-fn read_body(body: &IncomingBody, into: &mut Vec<u8>) -> Result<(), String> {
+/// Reads the body to its end. The first read asks for all of an `announced` length: the node hands a guest a
+/// body it has already read, so that one host call brings it all, and the list it returns becomes the body
+/// as it is, without a second copy in guest memory. Whatever follows is appended.
+fn read_body(body: &IncomingBody, announced: Option<usize>) -> Result<Vec<u8>, String> {
     let stream = body.stream().map_err(|()| "the request body stream was already taken".to_owned())?;
+    let expected = announced.map_or(0, |len| len.min(MAX_PREALLOCATE));
+    let mut into = Vec::new();
     loop {
-        match stream.blocking_read(READ_CHUNK) {
+        let want = expected.saturating_sub(into.len()).max(READ_CHUNK) as u64;
+        match stream.blocking_read(want) {
+            Ok(chunk) if into.is_empty() => {
+                into = chunk;
+                into.reserve(expected.saturating_sub(into.len()));
+            }
             Ok(chunk) => into.extend_from_slice(&chunk),
-            Err(StreamError::Closed) => return Ok(()),
+            Err(StreamError::Closed) => return Ok(into),
             Err(StreamError::LastOperationFailed(e)) => {
                 return Err(format!("reading the request body: {}", e.to_debug_string()));
             }
