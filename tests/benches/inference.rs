@@ -162,7 +162,7 @@ impl Fixture {
 
     /// The case's input as a native tensor (one copy of the bytes, as a server receiving them would make).
     fn native_input(case: &Case) -> Tensor {
-        Tensor::from_bytes(ElementType::F32, case.shape.to_vec(), case.input.to_vec()).unwrap()
+        Tensor::from_bytes(ElementType::F32, case.shape.to_vec(), &case.input).unwrap()
     }
 
     /// (a) bare: the backend on this thread.

@@ -115,14 +115,14 @@ fn main() {
     with_engine_libraries(&mut config);
     let engines = survey(&config, Backends::default()).into_backends().expect("backends");
     let bytes = std::fs::read(&model).unwrap();
-    let input = Tensor::from_bytes(ElementType::F32, vec![1, 3, 224, 224], page.to_vec()).unwrap();
+    let input = Tensor::from_bytes(ElementType::F32, vec![1, 3, 224, 224], &page).unwrap();
     let mut native = Vec::new();
     for backend in &backends {
         let config = ModelConfig { backend: Some(backend.to_string()), ..ModelConfig::default() };
         let loaded = engines.select(&config).unwrap().load(&bytes, &config).expect("the model loads");
         let mut output = Vec::new();
         for _ in 0..5 {
-            output = loaded.run(vec![input.clone()]).unwrap().remove(0).into_bytes().unwrap();
+            output = loaded.run(vec![input.clone()]).unwrap().remove(0).bytes().unwrap().to_vec();
         }
         let mut times: Vec<f64> = (0..40)
             .map(|_| {

@@ -19,6 +19,7 @@
 //! group's first batch is checked against its items run alone, and a group whose batch failed, did not
 //! split, or changed an answer never batches again.
 
+use crate::elements::Elements;
 use crate::scheduler::{Job, Shares};
 use crate::{Dim, ElementType, JobTiming, LoadedModel, NnError, Scheduler, Tensor};
 use edge_infer_metrics::{BatchCostLabels, Metrics, ModelLabels};
@@ -447,18 +448,15 @@ fn run_batch(model: &dyn LoadedModel, batch: &[Waiting]) -> Result<Vec<Vec<Tenso
             let first = &batch[0].inputs[i];
             let mut shape = first.shape().to_vec();
             shape[0] = items;
-            let mut bytes = Vec::with_capacity(batch.iter().map(|w| w.inputs[i].bytes().map_or(0, <[u8]>::len)).sum());
-            for waiting in batch.iter() {
-                bytes.extend_from_slice(waiting.inputs[i].bytes().expect("numeric inputs only (may_batch)"));
-            }
-            Tensor::from_bytes(first.ty(), shape, bytes)
+            let parts = batch.iter().map(|w| w.inputs[i].bytes().expect("numeric inputs only (may_batch)"));
+            Tensor::from_elements(first.ty(), shape, Elements::concatenated(parts))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let outputs = model.run(joined)?;
     let mut split: Vec<Vec<Tensor>> = batch.iter().map(|_| Vec::with_capacity(outputs.len())).collect();
     for output in outputs {
         let (ty, shape) = (output.ty(), output.shape().to_vec());
-        let bytes = output.into_bytes().filter(|_| shape.first() == Some(&items)).ok_or_else(|| {
+        let bytes = output.bytes().filter(|_| shape.first() == Some(&items)).ok_or_else(|| {
             NnError::runtime(format!("an output of shape {shape:?} does not split into a batch of {items}"))
         })?;
         let per_item = bytes.len() / items;
@@ -467,7 +465,7 @@ fn run_batch(model: &dyn LoadedModel, batch: &[Waiting]) -> Result<Vec<Vec<Tenso
             let mut item_shape = shape.clone();
             item_shape[0] = waiting.items;
             let end = offset + per_item * waiting.items;
-            outputs.push(Tensor::from_bytes(ty, item_shape, bytes[offset..end].to_vec())?);
+            outputs.push(Tensor::from_bytes(ty, item_shape, &bytes[offset..end])?);
             offset = end;
         }
     }

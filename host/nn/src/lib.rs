@@ -10,6 +10,7 @@
 mod backend;
 mod batching;
 mod cache;
+mod elements;
 mod error;
 mod inference;
 mod model;

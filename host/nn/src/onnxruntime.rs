@@ -26,8 +26,8 @@
 
 use crate::{Backend, CudaConvSearch, ElementType, LoadedModel, ModelConfig, ModelInfo, NnError, Target, Tensor};
 use ort::environment::Environment;
-use ort::session::Session;
 use ort::session::builder::{PrepackedWeights, SessionBuilder};
+use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, TensorElementType, ValueType};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -380,7 +380,7 @@ impl OrtModel {
             .iter()
             .zip(&inputs)
             .map(|(spec, tensor)| Ok((spec.name.as_str(), to_ort(tensor)?)))
-            .collect::<Result<Vec<(&str, DynValue)>, NnError>>()?;
+            .collect::<Result<Vec<(&str, SessionInputValue<'_>)>, NnError>>()?;
         let outputs = session.run(values).map_err(|e| NnError::runtime(format!("onnxruntime: {e}")))?;
         self.info
             .outputs
@@ -423,49 +423,51 @@ impl LoadedModel for OrtModel {
     }
 }
 
-/// Little-endian bytes into `N`-byte arrays (`chunks_exact` guarantees the length).
-fn le<const N: usize>(chunk: &[u8]) -> [u8; N] {
-    let mut array = [0; N];
-    array.copy_from_slice(chunk);
-    array
-}
-
-/// Our tensor into ONNX Runtime's: one copy of the elements.
-fn to_ort(tensor: &Tensor) -> Result<DynValue, NnError> {
+/// Our tensor as ONNX Runtime's input: a typed view of its elements where they lie (their buffer is aligned
+/// for every type), no copy; bool and string elements are copied.
+fn to_ort(tensor: &Tensor) -> Result<SessionInputValue<'_>, NnError> {
     let shape: Vec<i64> = tensor.shape().iter().map(|&d| d as i64).collect();
     let failed = |e: ort::Error| NnError::invalid(format!("onnxruntime cannot take the tensor: {e}"));
     if let Some(strings) = tensor.strings() {
-        return ort::value::Tensor::from_string_array((shape, strings)).map(|t| t.into_dyn()).map_err(failed);
+        return ort::value::Tensor::from_string_array((shape, strings)).map(|t| t.into_dyn().into()).map_err(failed);
     }
     let bytes = tensor.bytes().unwrap_or_default();
-    macro_rules! typed {
-        ($ty:ty, |$chunk:ident| $decode:expr) => {{
-            let values: Vec<$ty> = bytes.chunks_exact(size_of::<$ty>()).map(|$chunk| $decode).collect();
-            ort::value::Tensor::from_array((shape, values)).map(|t| t.into_dyn()).map_err(failed)
+    macro_rules! view {
+        ($ty:ty) => {{
+            let values: &[$ty] = typed(bytes)?;
+            ort::value::TensorRef::from_array_view((shape, values)).map(|t| t.into_dyn().into()).map_err(failed)
         }};
-        ($ty:ty) => {
-            typed!($ty, |c| <$ty>::from_le_bytes(le(c)))
-        };
     }
     match tensor.ty() {
-        ElementType::F32 => typed!(f32),
-        ElementType::F64 => typed!(f64),
-        ElementType::I8 => typed!(i8),
-        ElementType::I16 => typed!(i16),
-        ElementType::I32 => typed!(i32),
-        ElementType::I64 => typed!(i64),
-        ElementType::U8 => typed!(u8),
-        ElementType::U16 => typed!(u16),
-        ElementType::U32 => typed!(u32),
-        ElementType::U64 => typed!(u64),
-        ElementType::Bool => typed!(bool, |c| c[0] != 0),
-        ElementType::F16 => typed!(half::f16, |c| half::f16::from_bits(u16::from_le_bytes(le(c)))),
-        ElementType::Bf16 => typed!(half::bf16, |c| half::bf16::from_bits(u16::from_le_bytes(le(c)))),
+        ElementType::F32 => view!(f32),
+        ElementType::F64 => view!(f64),
+        ElementType::I8 => view!(i8),
+        ElementType::I16 => view!(i16),
+        ElementType::I32 => view!(i32),
+        ElementType::I64 => view!(i64),
+        ElementType::U8 => view!(u8),
+        ElementType::U16 => view!(u16),
+        ElementType::U32 => view!(u32),
+        ElementType::U64 => view!(u64),
+        ElementType::F16 => view!(half::f16),
+        ElementType::Bf16 => view!(half::bf16),
+        ElementType::Bool => {
+            let values: Vec<bool> = bytes.iter().map(|&b| b != 0).collect();
+            ort::value::Tensor::from_array((shape, values)).map(|t| t.into_dyn().into()).map_err(failed)
+        }
         ElementType::String => Err(NnError::invalid("a string tensor without strings")),
     }
 }
 
-/// ONNX Runtime's tensor into ours: one copy of the elements.
+/// Little-endian element bytes as the values they are, in place.
+fn typed<T: bytemuck::AnyBitPattern>(bytes: &[u8]) -> Result<&[T], NnError> {
+    if bytes.is_empty() {
+        return Ok(&[]);
+    }
+    bytemuck::try_cast_slice(bytes).map_err(|e| NnError::runtime(format!("tensor elements cannot be viewed: {e}")))
+}
+
+/// ONNX Runtime's tensor into ours: one copy of the elements, as bytes.
 fn from_ort(value: &DynValue, name: &str) -> Result<Tensor, NnError> {
     let ValueType::Tensor { ty, shape, .. } = value.dtype() else {
         return Err(NnError::unsupported(format!("output \"{name}\" is not a tensor ({})", value.dtype())));
@@ -476,22 +478,19 @@ fn from_ort(value: &DynValue, name: &str) -> Result<Tensor, NnError> {
         .collect::<Result<Vec<usize>, _>>()
         .map_err(|_| NnError::runtime(format!("output \"{name}\" has the shape {shape}")))?;
     let failed = |e: ort::Error| NnError::runtime(format!("onnxruntime: output \"{name}\": {e}"));
-    macro_rules! bytes {
-        ($ty:ty, |$v:ident| $encode:expr) => {{
-            let (_, data) = value.try_extract_tensor::<$ty>().map_err(failed)?;
-            data.iter().flat_map(|$v| $encode).collect::<Vec<u8>>()
-        }};
-        ($ty:ty) => {
-            bytes!($ty, |v| v.to_le_bytes())
-        };
-    }
     let ours = element_type(*ty, name)?;
-    let bytes = match ty {
+    macro_rules! bytes {
+        ($ty:ty) => {{
+            let (_, data) = value.try_extract_tensor::<$ty>().map_err(failed)?;
+            Tensor::from_bytes(ours, dims, bytemuck::cast_slice::<$ty, u8>(data))
+        }};
+    }
+    match ty {
         TensorElementType::String => {
             let (_, strings) = value.try_extract_strings().map_err(failed)?;
-            return Tensor::from_strings(dims, strings);
+            Tensor::from_strings(dims, strings)
         }
-        _ if shape.num_elements() == 0 => Vec::new(),
+        _ if shape.num_elements() == 0 => Tensor::from_bytes(ours, dims, []),
         TensorElementType::Float32 => bytes!(f32),
         TensorElementType::Float64 => bytes!(f64),
         TensorElementType::Int8 => bytes!(i8),
@@ -502,12 +501,11 @@ fn from_ort(value: &DynValue, name: &str) -> Result<Tensor, NnError> {
         TensorElementType::Uint16 => bytes!(u16),
         TensorElementType::Uint32 => bytes!(u32),
         TensorElementType::Uint64 => bytes!(u64),
-        TensorElementType::Bool => bytes!(bool, |v| [u8::from(*v)]),
+        TensorElementType::Bool => bytes!(bool),
         TensorElementType::Float16 => bytes!(half::f16),
         TensorElementType::Bfloat16 => bytes!(half::bf16),
-        _ => return Err(NnError::runtime(format!("output \"{name}\": unexpected element type {ty}"))),
-    };
-    Tensor::from_bytes(ours, dims, bytes)
+        _ => Err(NnError::runtime(format!("output \"{name}\": unexpected element type {ty}"))),
+    }
 }
 
 fn element_type(ty: TensorElementType, name: &str) -> Result<ElementType, NnError> {
@@ -605,7 +603,7 @@ mod tests {
                     Tensor::from_strings(vec![2, 4], [&strings[..7], &["x".repeat(300)]].concat())
                 }
                 Some(size) => {
-                    let bytes = (0..2 * 4 * size)
+                    let bytes: Vec<u8> = (0..2 * 4 * size)
                         .map(|i| if ty == ElementType::Bool { (i % 2) as u8 } else { (i * 37 + 11) as u8 })
                         .collect();
                     Tensor::from_bytes(ty, vec![2, 4], bytes)

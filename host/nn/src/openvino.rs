@@ -393,11 +393,8 @@ fn to_openvino(tensor: &Tensor) -> Result<openvino::Tensor, NnError> {
     if data.len() != bytes.len() {
         return Err(NnError::invalid(format!("openvino made {} bytes for {} given", data.len(), bytes.len())));
     }
-    if tensor.ty() == ElementType::Bool {
-        data.iter_mut().zip(bytes).for_each(|(d, b)| *d = u8::from(*b != 0));
-    } else {
-        data.copy_from_slice(bytes);
-    }
+    // Bool elements are bytes 0 or 1 already (`Tensor::from_bytes` checks), as OpenVINO's are.
+    data.copy_from_slice(bytes);
     Ok(value)
 }
 
@@ -417,11 +414,7 @@ fn from_openvino(value: &openvino::Tensor, declared: ElementType) -> Result<Tens
         .collect::<Result<Vec<usize>, _>>()
         .map_err(|_| NnError::runtime(format!("OpenVINO returned the shape {:?}", shape.get_dimensions())))?;
     // An empty tensor may have no buffer at all: never ask for its data.
-    let bytes = if value.get_byte_size().map_err(failed)? == 0 {
-        Vec::new()
-    } else {
-        value.get_raw_data().map_err(failed)?.to_vec()
-    };
+    let bytes = if value.get_byte_size().map_err(failed)? == 0 { &[] } else { value.get_raw_data().map_err(failed)? };
     Tensor::from_bytes(declared, dims, bytes)
 }
 
@@ -465,7 +458,11 @@ mod tests {
     fn i64_values_beyond_32_bits_are_refused_not_truncated() {
         let model = load("identity_i64.onnx");
         let tensor = |values: &[i64]| {
-            Tensor::from_bytes(ElementType::I64, vec![1, 4], values.iter().flat_map(|v| v.to_le_bytes()).collect())
+            Tensor::from_bytes(
+                ElementType::I64,
+                vec![1, 4],
+                values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+            )
         };
         let fits = tensor(&[i32::MIN as i64, -1, 0, i32::MAX as i64]).unwrap();
         assert_eq!(model.run(vec![fits.clone()]).unwrap(), vec![fits]);

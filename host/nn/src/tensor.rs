@@ -1,10 +1,18 @@
 //! Tensors as they cross the node: an element type, a shape, and the elements as little-endian bytes.
 //!
 //! Bytes are the common currency of every edge: `wasi:nn` hands the host a `list<u8>`, the Open Inference
-//! Protocol's binary extension sends raw bytes, and each backend builds its own tensor from them in one copy.
+//! Protocol's binary extension sends raw bytes. They are copied once into an aligned buffer
+//! ([`Elements`]) that the backends read in place or take as they are: no per-element conversion, and no
+//! second copy on the way to tract.
+
+use crate::elements::Elements;
 
 use crate::NnError;
 use std::fmt;
+
+// Elements are little-endian bytes, and the backends read them as native values in place.
+#[cfg(not(target_endian = "little"))]
+compile_error!("edge-infer runs on little-endian hosts only");
 
 /// Element types of the node: the ONNX numeric set, plus strings for the Open Inference Protocol's `BYTES`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -115,27 +123,42 @@ pub struct Tensor {
 
 #[derive(Debug, Clone, PartialEq)]
 enum TensorData {
-    Bytes(Vec<u8>),
+    Bytes(Elements),
     Strings(Vec<String>),
 }
 
 impl Tensor {
-    /// A numeric tensor from its little-endian bytes; the byte length must match the shape.
-    pub fn from_bytes(ty: ElementType, shape: Vec<usize>, bytes: Vec<u8>) -> Result<Self, NnError> {
+    /// A numeric tensor from its little-endian bytes, copied once; the byte length must match the shape.
+    pub fn from_bytes(ty: ElementType, shape: Vec<usize>, bytes: impl AsRef<[u8]>) -> Result<Self, NnError> {
+        let bytes = bytes.as_ref();
+        Self::check_bytes(ty, &shape, bytes)?;
+        Ok(Self { ty, shape, data: TensorData::Bytes(Elements::copied_from(bytes)) })
+    }
+
+    /// A numeric tensor over `elements` as they are; the byte length must match the shape.
+    pub(crate) fn from_elements(ty: ElementType, shape: Vec<usize>, elements: Elements) -> Result<Self, NnError> {
+        Self::check_bytes(ty, &shape, elements.as_bytes())?;
+        Ok(Self { ty, shape, data: TensorData::Bytes(elements) })
+    }
+
+    fn check_bytes(ty: ElementType, shape: &[usize], bytes: &[u8]) -> Result<(), NnError> {
         let Some(size) = ty.size() else {
             return Err(NnError::invalid("string tensors are built from strings, not bytes"));
         };
-        let expected = element_count(&shape)
+        let expected = element_count(shape)
             .and_then(|n| n.checked_mul(size))
-            .ok_or_else(|| NnError::invalid(format!("shape {} is too large", ShapeDisplay(&shape))))?;
+            .ok_or_else(|| NnError::invalid(format!("shape {} is too large", ShapeDisplay(shape))))?;
         if bytes.len() != expected {
             return Err(NnError::invalid(format!(
                 "a {ty} tensor of shape {} needs {expected} bytes, got {}",
-                ShapeDisplay(&shape),
+                ShapeDisplay(shape),
                 bytes.len()
             )));
         }
-        Ok(Self { ty, shape, data: TensorData::Bytes(bytes) })
+        if ty == ElementType::Bool && bytes.iter().any(|&b| b > 1) {
+            return Err(NnError::invalid("a bool tensor's elements are single bytes 0 (false) or 1 (true)"));
+        }
+        Ok(())
     }
 
     /// A string tensor; the number of strings must match the shape.
@@ -153,7 +176,7 @@ impl Tensor {
 
     /// A tensor of `f32` values, for tests and examples.
     pub fn from_f32(shape: Vec<usize>, values: &[f32]) -> Result<Self, NnError> {
-        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         Self::from_bytes(ElementType::F32, shape, bytes)
     }
 
@@ -170,7 +193,7 @@ impl Tensor {
     /// The elements as little-endian bytes; `None` for a string tensor.
     pub fn bytes(&self) -> Option<&[u8]> {
         match &self.data {
-            TensorData::Bytes(b) => Some(b),
+            TensorData::Bytes(b) => Some(b.as_bytes()),
             TensorData::Strings(_) => None,
         }
     }
@@ -183,8 +206,8 @@ impl Tensor {
         }
     }
 
-    /// Takes the bytes out without copying; `None` for a string tensor.
-    pub fn into_bytes(self) -> Option<Vec<u8>> {
+    /// Takes the elements out without copying; `None` for a string tensor.
+    pub(crate) fn into_elements(self) -> Option<Elements> {
         match self.data {
             TensorData::Bytes(b) => Some(b),
             TensorData::Strings(_) => None,
@@ -240,6 +263,15 @@ mod tests {
         let err = Tensor::from_bytes(ElementType::F32, vec![2, 2], vec![0; 15]).unwrap_err();
         assert_eq!(err.message, "a f32 tensor of shape [2, 2] needs 16 bytes, got 15");
         assert!(Tensor::from_bytes(ElementType::F32, vec![2, 2], vec![0; 16]).is_ok());
+    }
+
+    #[test]
+    fn bool_bytes_are_zero_or_one() {
+        let err = Tensor::from_bytes(ElementType::Bool, vec![3], vec![0, 1, 2]).unwrap_err();
+        assert_eq!(err.kind, crate::ErrorKind::InvalidArgument);
+        assert!(err.message.contains("0 (false) or 1 (true)"), "{err}");
+        assert!(Tensor::from_bytes(ElementType::Bool, vec![3], vec![0, 1, 1]).is_ok());
+        assert!(Tensor::from_bytes(ElementType::U8, vec![3], vec![0, 1, 2]).is_ok());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!
 //! All tract types stay inside this file.
 
+use crate::elements::Elements;
 use crate::{Backend, Dim, ElementType, LoadedModel, ModelConfig, ModelInfo, NnError, Tensor};
 use lru::LruCache;
 use std::collections::HashMap;
@@ -15,8 +16,8 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use tract_onnx::pb;
 use tract_onnx::prelude::{
-    DatumType, Framework, InferenceFact, InferenceModelExt, IntoRunnable, Symbol, TDim, TValue, TVec, TypedModel,
-    TypedRunnableModel, tract_ndarray,
+    DatumType, Framework, InferenceFact, InferenceModelExt, IntoRunnable, IntoTensor, Symbol, TDim, TValue, TVec,
+    TypedModel, TypedRunnableModel, tract_ndarray,
 };
 
 type Plan = Arc<TypedRunnableModel>;
@@ -161,9 +162,9 @@ impl LoadedModel for TractModel {
 
     fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, NnError> {
         let plan = self.plan(&inputs)?;
-        let values = inputs.iter().map(to_tract).collect::<Result<TVec<TValue>, NnError>>()?;
+        let values = inputs.into_iter().map(to_tract).collect::<Result<TVec<TValue>, NnError>>()?;
         let outputs = plan.run(values).map_err(|e| NnError::runtime(format!("tract: {e:#}")))?;
-        outputs.iter().map(from_tract).collect()
+        outputs.into_iter().map(from_tract).collect()
     }
 }
 
@@ -250,28 +251,26 @@ fn element_type(dt: DatumType) -> Result<ElementType, NnError> {
     })
 }
 
-/// Our tensor into tract's: one copy of the elements.
-fn to_tract(tensor: &Tensor) -> Result<TValue, NnError> {
+/// Our tensor into tract's: numeric elements as they are (their buffer is a tract tensor already), strings
+/// moved.
+fn to_tract(tensor: Tensor) -> Result<TValue, NnError> {
     let dt = datum_type(tensor.ty())?;
-    let t = match (tensor.bytes(), tensor.strings()) {
-        (Some(bytes), _) => {
-            let mut t = tract_onnx::prelude::Tensor::zero_dt(dt, tensor.shape())
-                .map_err(|e| NnError::invalid(format!("{e}")))?;
-            t.as_bytes_mut().copy_from_slice(bytes);
-            t
-        }
-        (None, Some(strings)) => {
-            let array = tract_ndarray::ArrayD::from_shape_vec(tensor.shape(), strings.to_vec())
-                .map_err(|e| NnError::invalid(format!("{e}")))?;
-            array.into()
-        }
-        (None, None) => unreachable!("a tensor holds bytes or strings"),
+    let shape = tensor.shape().to_vec();
+    let t = match tensor.strings() {
+        Some(strings) => tract_ndarray::ArrayD::from_shape_vec(shape, strings.to_vec())
+            .map_err(|e| NnError::invalid(format!("{e}")))?
+            .into(),
+        None => tensor
+            .into_elements()
+            .expect("a tensor holds bytes or strings")
+            .into_tract(dt, &shape)
+            .map_err(NnError::invalid)?,
     };
     Ok(t.into())
 }
 
-/// tract's tensor into ours: one copy of the elements.
-fn from_tract(value: &TValue) -> Result<Tensor, NnError> {
+/// tract's tensor into ours: numeric elements as they are, strings copied.
+fn from_tract(value: TValue) -> Result<Tensor, NnError> {
     let ty = element_type(value.datum_type())?;
     let shape = value.shape().to_vec();
     if ty == ElementType::String {
@@ -281,7 +280,8 @@ fn from_tract(value: &TValue) -> Result<Tensor, NnError> {
             .map_err(|e| NnError::runtime(format!("{e}")))?;
         return Tensor::from_strings(shape, strings.to_vec());
     }
-    Tensor::from_bytes(ty, shape, value.as_bytes().to_vec())
+    let elements = Elements::from_tract(value.into_tensor()).map_err(NnError::runtime)?;
+    Tensor::from_elements(ty, shape, elements)
 }
 
 #[cfg(test)]

@@ -106,8 +106,7 @@ pub(crate) fn tensor_from_binary(
             bytes[i]
         )));
     }
-    Tensor::from_bytes(ty, shape, bytes.to_vec())
-        .map_err(|e| OipError::bad_request(format!("input \"{input}\": {}", e.message)))
+    Tensor::from_bytes(ty, shape, bytes).map_err(|e| OipError::bad_request(format!("input \"{input}\": {}", e.message)))
 }
 
 /// `count` length-prefixed `BYTES` elements filling `bytes` exactly; each must be UTF-8 text.

@@ -10,7 +10,8 @@ use crate::state::GuestState;
 use edge_infer_catalog::{BlobStore, Digest, ResolvedEndpoint, ResolvedModel};
 use edge_infer_nn::{ElementType, ErrorKind, Inference, LoadedModel, ModelConfig, ModelKey, NnError, Tensor};
 use std::sync::Arc;
-use wasmtime::component::Resource;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource, WasmList};
 
 /// Loads models for guests: from the node's shared cache, else from the store.
 #[derive(Clone)]
@@ -163,20 +164,44 @@ impl GuestState {
     }
 }
 
+/// Defines `wasi:nn`'s tensor constructor over the generated one: it reads `data` where it lies in guest
+/// memory (`WasmList`) and copies it once, into the tensor's buffer. The generated constructor would have it
+/// lifted into a `Vec` first, a second copy of every input.
+///
+/// The constructor cannot return an error: a tensor whose bytes do not match its shape is a trap, as in
+/// wasmtime's own wasi-nn.
+pub(crate) fn add_tensor_constructor(linker: &mut Linker<GuestState>) -> anyhow::Result<()> {
+    linker.allow_shadowing(true);
+    let mut interface = linker.instance(TENSOR_INTERFACE)?;
+    interface.func_wrap(
+        "[constructor]tensor",
+        |mut store: StoreContextMut<'_, GuestState>,
+         (dimensions, ty, data): (Vec<u32>, tensor::TensorType, WasmList<u8>)| {
+            let shape = dimensions.iter().map(|&d| d as usize).collect();
+            let tensor = Tensor::from_bytes(from_wit_type(ty), shape, data.as_le_slice(&store))
+                .map_err(|e| wasmtime::format_err!("{e}"))?;
+            Ok((store.data_mut().table.push(TensorResource(tensor))?,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// The interface `add_tensor_constructor` defines into, as the WIT names it.
+const TENSOR_INTERFACE: &str = "wasi:nn/tensor@0.2.0-rc-2024-10-28";
+
 impl tensor::Host for GuestState {}
 
 impl tensor::HostTensor for GuestState {
+    /// Never called: [`add_tensor_constructor`] defines the constructor in its place, and a linker where it
+    /// did not would trap on every tensor rather than copy twice unnoticed.
     async fn new(
         &mut self,
-        dimensions: Vec<u32>,
-        ty: tensor::TensorType,
-        data: Vec<u8>,
+        _: Vec<u32>,
+        _: tensor::TensorType,
+        _: Vec<u8>,
     ) -> wasmtime::Result<Resource<TensorResource>> {
-        let shape = dimensions.iter().map(|&d| d as usize).collect();
-        // The constructor cannot return an error: a tensor whose bytes do not match its shape is a trap,
-        // as in wasmtime's own wasi-nn.
-        let tensor = Tensor::from_bytes(from_wit_type(ty), shape, data).map_err(|e| wasmtime::format_err!("{e}"))?;
-        Ok(self.table.push(TensorResource(tensor))?)
+        Err(wasmtime::format_err!("wasi:nn's tensor constructor is not the node's own (add_tensor_constructor)"))
     }
 
     async fn dimensions(&mut self, this: Resource<TensorResource>) -> wasmtime::Result<Vec<u32>> {

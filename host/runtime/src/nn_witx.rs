@@ -147,8 +147,8 @@ fn read_tensor(data: &[u8], ptr: i32) -> Result<Tensor, NnError> {
     let shape: Vec<usize> =
         dims_bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let ty = element_type(ty).ok_or_else(|| NnError::invalid(format!("unknown tensor type {ty}")))?;
-    let bytes = read(data, data_ptr, data_len)?.to_vec();
-    Tensor::from_bytes(ty, shape, bytes)
+    // One copy, from guest memory into the tensor's buffer.
+    Tensor::from_bytes(ty, shape, read(data, data_ptr, data_len)?)
 }
 
 /// Adds the functions of [`MODULE`] to `linker`.
