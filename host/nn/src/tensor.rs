@@ -5,9 +5,8 @@
 //! ([`Elements`]) that the backends read in place or take as they are: no per-element conversion, and no
 //! second copy on the way to tract.
 
-use crate::elements::Elements;
-
 use crate::NnError;
+use crate::elements::Elements;
 use std::fmt;
 
 // Elements are little-endian bytes, and the backends read them as native values in place.
