@@ -125,4 +125,8 @@ public = true
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["message"], "send x-tensor-type", "{body}");
+
+    let health = client().get(node.url("/run/acme/portable/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), "ok");
 }

@@ -9,11 +9,17 @@
 #   bare     GET /healthz                  the node's router, no guest
 #   guest    GET /run/bench/probe/echo     the probe guest's trivial route, a fresh pooled instance per request
 #   reused   GET /run/bench/reused/echo    the same on an endpoint with max_instance_reuse
+#   pt-fresh, pt-reused   GET /run/bench/pt-*/healthz   the portable-tensor guest's model-less route, likewise
 #
-# Printed per route: requests/s, wrk's p50 and p99, and the node's CPU per request (utime + stime of the whole
+# With $WASMTIME naming a wasmtime 48 CLI (BENCHMARKS.md has the `cargo install` line), `wasmtime serve` runs the
+# same portable-tensor component on core 0 as well, and two more routes measure the nearest wasm peer on the
+# same guest and the same load: wt-fresh (a fresh instance per request, its default) and wt-reused
+# (--max-instance-reuse-count). Only the server being measured gets requests.
+#
+# Printed per route: requests/s, wrk's p50 and p99, and the server's CPU per request (utime + stime of the whole
 # process from /proc/PID/stat over wrk's request count). Bounded: rounds x routes x secs, then everything stops.
 #
-#   bash tests/benches/http_wrk.sh [--rounds 3] [--secs 5] [--connections 16] [--port 18480]
+#   [WASMTIME=path/to/wasmtime] bash tests/benches/http_wrk.sh [--rounds 3] [--secs 5] [--connections 16] [--port 18480]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -33,17 +39,18 @@ if [ "$(nproc)" -lt 2 ]; then
 fi
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
-(cd guest && cargo build --release --locked -p probe -q)
+(cd guest && cargo build --release --locked -p probe -p portable-tensor -q)
 cargo build --release --locked -p edge-infer -q
 binary="${CARGO_TARGET_DIR:-target}/release/edge-infer"
 
 work=$(mktemp -d)
-node=
+node= peers=()
 cleanup() {
-    [ -n "$node" ] && kill "$node" 2>/dev/null && wait "$node" 2>/dev/null
+    for pid in $node "${peers[@]}"; do { kill "$pid" && wait "$pid"; } 2>/dev/null || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT
+portable="$PWD/guest/target/wasm32-wasip2/release/portable_tensor.wasm"
 cat >"$work/catalog.toml" <<EOF
 [tenants.bench.components.probe]
 path = "$PWD/guest/target/wasm32-wasip2/release/probe.wasm"
@@ -52,6 +59,15 @@ component = "probe"
 public = true
 [tenants.bench.endpoints.reused]
 component = "probe"
+public = true
+max_instance_reuse = 1000000
+[tenants.bench.components.portable]
+path = "$portable"
+[tenants.bench.endpoints.pt-fresh]
+component = "portable"
+public = true
+[tenants.bench.endpoints.pt-reused]
+component = "portable"
 public = true
 max_instance_reuse = 1000000
 EOF
@@ -64,8 +80,35 @@ for _ in $(seq 100); do
 done
 curl -sf "http://127.0.0.1:$port/run/bench/probe/echo" >/dev/null || { cat "$work/node.log"; exit 1; }
 
+declare -A path=([bare]=/healthz [guest]=/run/bench/probe/echo [reused]=/run/bench/reused/echo
+    [pt-fresh]=/run/bench/pt-fresh/healthz [pt-reused]=/run/bench/pt-reused/healthz)
+declare -A server=([bare]=$port [guest]=$port [reused]=$port [pt-fresh]=$port [pt-reused]=$port)
+declare -A pid_of=([$port]=$node)
+routes=(bare guest reused pt-fresh pt-reused)
+if [ -n "${WASMTIME:-}" ]; then
+    for peer in wt-fresh wt-reused; do
+        peer_port=$((port + ${#peers[@]} + 1))
+        reuse=()
+        [ "$peer" = wt-reused ] && reuse=(--max-instance-reuse-count 1000000)
+        taskset -c 0 "$WASMTIME" serve -S cli,nn --addr "127.0.0.1:$peer_port" "${reuse[@]}" "$portable" \
+            >"$work/$peer.log" 2>&1 &
+        peers+=($!)
+        pid_of[$peer_port]=$!
+        server[$peer]=$peer_port
+        path[$peer]=/healthz
+        routes+=("$peer")
+        for _ in $(seq 100); do
+            curl -sf "http://127.0.0.1:$peer_port/healthz" >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+        # Answered, and by this process (not by a stray server on the same port).
+        curl -sf "http://127.0.0.1:$peer_port/healthz" >/dev/null && kill -0 "${pid_of[$peer_port]}" ||
+            { cat "$work/$peer.log"; exit 1; }
+    done
+fi
+
 ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$node/stat"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # wrk's latency figures come as 1.23ms / 456.00us / 1.01s: in microseconds.
 micros() {
     awk -v v="$1" 'BEGIN {
@@ -74,20 +117,19 @@ micros() {
     }'
 }
 
-declare -A path=([bare]=/healthz [guest]=/run/bench/probe/echo [reused]=/run/bench/reused/echo)
-routes=(bare guest reused)
-printf '%-7s %5s %12s %10s %10s %12s\n' route round 'req/s' 'p50 µs' 'p99 µs' 'CPU µs/req'
+printf '%-9s %5s %12s %10s %10s %12s\n' route round 'req/s' 'p50 µs' 'p99 µs' 'CPU µs/req'
 for round in $(seq "$rounds"); do
     for route in "${routes[@]}"; do
-        before=$(cpu_ticks)
-        out=$(taskset -c 1 wrk -t1 -c"$connections" -d"${secs}s" --latency "http://127.0.0.1:$port${path[$route]}")
-        after=$(cpu_ticks)
+        target=${server[$route]}
+        before=$(cpu_ticks "${pid_of[$target]}")
+        out=$(taskset -c 1 wrk -t1 -c"$connections" -d"${secs}s" --latency "http://127.0.0.1:$target${path[$route]}")
+        after=$(cpu_ticks "${pid_of[$target]}")
         requests=$(awk '/requests in/ {print $1}' <<<"$out")
         rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
         p50=$(micros "$(awk '$1 == "50%" {print $2}' <<<"$out")")
         p99=$(micros "$(awk '$1 == "99%" {print $2}' <<<"$out")")
         errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
         cpu=$(awk -v t=$((after - before)) -v hz="$ticks" -v n="$requests" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
-        printf '%-7s %5s %12s %10s %10s %12s %s\n' "$route" "$round" "$rps" "$p50" "$p99" "$cpu" "$errors"
+        printf '%-9s %5s %12s %10s %10s %12s %s\n' "$route" "$round" "$rps" "$p50" "$p99" "$cpu" "$errors"
     done
 done

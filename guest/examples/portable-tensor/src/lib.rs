@@ -9,12 +9,18 @@
 //! model's first output as raw bytes, described by the same headers. On edge-infer `NAME` is one of the
 //! endpoint's models; on `wasmtime serve` it is the name of a preloaded graph (`--wasi nn-graph=…`).
 //!
+//! `GET /healthz` answers `ok` without touching a model: a liveness route for a deployment of this component
+//! alone, and the trivial guest route the HTTP throughput script measures on both hosts.
+//!
 //! Errors: 400 `bad_request`, and the model's own as `nn_<code>` with the host's message.
 
 use edge_infer_guest::nn::{ElementType, Model, Tensor};
 use edge_infer_guest::{Request, Response};
 
 fn handle(mut req: Request) -> Response {
+    if req.method == "GET" && req.path_without_query() == "/healthz" {
+        return Response::bytes(200, "text/plain", b"ok".to_vec());
+    }
     run(&mut req).unwrap_or_else(|error| error)
 }
 
