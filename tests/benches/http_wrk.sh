@@ -51,6 +51,16 @@ cleanup() {
 }
 trap cleanup EXIT
 portable="$PWD/guest/target/wasm32-wasip2/release/portable_tensor.wasm"
+# Waits up to 10 s for URL to answer, then checks that it did and that PID, the server just started, is alive
+# (not a stray server on the same port); otherwise prints LOG and stops.
+wait_ready() {
+    local url=$1 pid=$2 log=$3
+    for _ in $(seq 100); do
+        curl -sf "$url" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -sf "$url" >/dev/null && kill -0 "$pid" || { cat "$log"; exit 1; }
+}
 cat >"$work/catalog.toml" <<EOF
 [tenants.bench.components.probe]
 path = "$PWD/guest/target/wasm32-wasip2/release/probe.wasm"
@@ -74,11 +84,8 @@ EOF
 EDGE_INFER_LOG=warn taskset -c 0 "$binary" serve --catalog "$work/catalog.toml" \
     --data-dir "$work/data" --listen "127.0.0.1:$port" >"$work/node.log" 2>&1 &
 node=$!
-for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -sf "http://127.0.0.1:$port/run/bench/probe/echo" >/dev/null || { cat "$work/node.log"; exit 1; }
+wait_ready "http://127.0.0.1:$port/readyz" "$node" "$work/node.log"
+wait_ready "http://127.0.0.1:$port/run/bench/probe/echo" "$node" "$work/node.log"
 
 declare -A path=([bare]=/healthz [guest]=/run/bench/probe/echo [reused]=/run/bench/reused/echo
     [pt-fresh]=/run/bench/pt-fresh/healthz [pt-reused]=/run/bench/pt-reused/healthz)
@@ -97,13 +104,7 @@ if [ -n "${WASMTIME:-}" ]; then
         server[$peer]=$peer_port
         path[$peer]=/healthz
         routes+=("$peer")
-        for _ in $(seq 100); do
-            curl -sf "http://127.0.0.1:$peer_port/healthz" >/dev/null 2>&1 && break
-            sleep 0.1
-        done
-        # Answered, and by this process (not by a stray server on the same port).
-        curl -sf "http://127.0.0.1:$peer_port/healthz" >/dev/null && kill -0 "${pid_of[$peer_port]}" ||
-            { cat "$work/$peer.log"; exit 1; }
+        wait_ready "http://127.0.0.1:$peer_port/healthz" "$!" "$work/$peer.log"
     done
 fi
 
