@@ -134,16 +134,19 @@ impl Runtime {
             Err(e) => return Err(GuestError::Unavailable(format!("{e:#}"))),
         };
         let started = Instant::now();
-        let timing = Arc::new(Mutex::new(CallTiming::default()));
         let reuse = call.endpoint.max_instance_reuse > 1;
-        let (mut store, warm, uses) = match reuse.then(|| self.warm.take(&call.tenant, &call.endpoint)).flatten() {
-            Some(warm) => {
-                let mut store = warm.store;
-                store.data_mut().begin_request(timing.clone());
-                (store, Some(warm.proxy), warm.uses)
-            }
-            None => (self.new_store(&call, timing.clone()), None, 0),
-        };
+        let (mut store, warm, uses, timing) =
+            match reuse.then(|| self.warm.take(&call.tenant, &call.endpoint)).flatten() {
+                Some(warm) => {
+                    let mut store = warm.store;
+                    let timing = store.data_mut().begin_request();
+                    (store, Some(warm.proxy), warm.uses, timing)
+                }
+                None => {
+                    let timing = Arc::new(Mutex::new(CallTiming::default()));
+                    (self.new_store(&call, timing.clone()), None, 0, timing)
+                }
+            };
         // Yield to tokio at every epoch tick: a spinning guest shares its thread and the deadline can fire.
         store.set_epoch_deadline(1);
         if let Some(fuel) = self.config.fuel {
@@ -306,6 +309,9 @@ fn log_output(tenant: &str, request_id: &str, store: &Store<GuestState>) {
 
 /// Logs what a guest printed on one stream, at most [`MAX_LOG_LINES`] lines.
 pub(crate) fn log_lines(tenant: &str, request_id: &str, stream: &str, output: &crate::limits::CappedOutput) {
+    if output.is_empty() {
+        return;
+    }
     let captured = output.take();
     let text = String::from_utf8_lossy(&captured.bytes);
     let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();

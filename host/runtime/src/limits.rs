@@ -53,9 +53,18 @@ impl CappedOutput {
         Self { state: Arc::new(Mutex::new(Captured { cap, ..Captured::default() })) }
     }
 
-    /// What was kept and how much was dropped.
+    /// What was kept and how much was dropped, leaving the stream empty with its cap (a reused instance
+    /// captures its next request's output under the same cap).
     pub(crate) fn take(&self) -> Captured {
-        std::mem::take(&mut *self.state.lock().expect("output lock"))
+        let mut state = self.state.lock().expect("output lock");
+        let cap = state.cap;
+        std::mem::replace(&mut *state, Captured { cap, ..Captured::default() })
+    }
+
+    /// Whether nothing was written since the last [`take`](Self::take): the common case, logged for free.
+    pub(crate) fn is_empty(&self) -> bool {
+        let state = self.state.lock().expect("output lock");
+        state.bytes.is_empty() && state.dropped == 0
     }
 
     fn write(&self, buf: &[u8]) {
@@ -106,6 +115,19 @@ mod tests {
         let captured = out.take();
         assert_eq!(captured.bytes, b"hello worl");
         assert_eq!(captured.dropped, 11);
+    }
+
+    #[test]
+    fn taking_the_output_keeps_the_cap_for_the_next_request() {
+        let out = CappedOutput::new(4);
+        out.write(b"first");
+        assert!(!out.is_empty());
+        out.take();
+        assert!(out.is_empty());
+        out.write(b"second");
+        let captured = out.take();
+        assert_eq!(captured.bytes, b"seco");
+        assert_eq!(captured.dropped, 2);
     }
 
     #[test]

@@ -58,10 +58,12 @@ impl GuestState {
 }
 
 impl GuestState {
-    /// Readies a warm instance's state for its next request: fresh timing, no memory-limit hit yet.
-    pub(crate) fn begin_request(&mut self, timing: std::sync::Arc<std::sync::Mutex<crate::nn_host::CallTiming>>) {
-        self.nn.timing = timing;
+    /// Readies a warm instance's state for its next request: timing back to zero (in the instance's own
+    /// cell, which the last request's response has already read), no memory-limit hit yet. Returns the cell.
+    pub(crate) fn begin_request(&mut self) -> std::sync::Arc<std::sync::Mutex<crate::nn_host::CallTiming>> {
+        *self.nn.timing.lock().expect("timing lock") = crate::nn_host::CallTiming::default();
         self.limits.hit_memory_limit = false;
+        self.nn.timing.clone()
     }
 }
 
