@@ -9,6 +9,7 @@ use crate::bindings::{errors, graph, inference, tensor};
 use crate::state::GuestState;
 use edge_infer_catalog::{BlobStore, Digest, ResolvedEndpoint, ResolvedModel};
 use edge_infer_nn::{ElementType, ErrorKind, Inference, LoadedModel, ModelConfig, ModelKey, NnError, Tensor};
+use bytes::Bytes;
 use std::sync::Arc;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource, WasmList};
@@ -103,8 +104,9 @@ impl NnCtx {
     }
 }
 
-/// A `wasi:nn` tensor: our tensor, restricted to the element types wasi:nn can carry.
-pub struct TensorResource(Tensor);
+/// A `wasi:nn` tensor: our tensor, restricted to the element types wasi:nn can carry. It is shared only
+/// while `data()` is being copied into the guest.
+pub struct TensorResource(Arc<Tensor>);
 /// A loaded graph.
 pub struct GraphResource(Arc<dyn LoadedModel>);
 /// An execution context: runs are independent, so it is the graph again.
@@ -164,13 +166,17 @@ impl GuestState {
     }
 }
 
-/// Defines `wasi:nn`'s tensor constructor over the generated one: it reads `data` where it lies in guest
-/// memory (`WasmList`) and copies it once, into the tensor's buffer. The generated constructor would have it
-/// lifted into a `Vec` first, a second copy of every input.
+/// Defines the two `wasi:nn` functions that move a tensor's elements over the generated ones, so that each
+/// way is one copy:
+///
+/// - the constructor reads `data` where it lies in guest memory (`WasmList`) and copies it once, into the
+///   tensor's buffer. The generated one would have it lifted into a `Vec` first.
+/// - `data()` hands wasmtime a shared view of the tensor's buffer (`Bytes` over the `Arc`), which it copies
+///   once, into guest memory. The generated one would return a `Vec` copied out of the buffer first.
 ///
 /// The constructor cannot return an error: a tensor whose bytes do not match its shape is a trap, as in
 /// wasmtime's own wasi-nn.
-pub(crate) fn add_tensor_constructor(linker: &mut Linker<GuestState>) -> anyhow::Result<()> {
+pub(crate) fn add_tensor_copies(linker: &mut Linker<GuestState>) -> anyhow::Result<()> {
     linker.allow_shadowing(true);
     let mut interface = linker.instance(TENSOR_INTERFACE)?;
     interface.func_wrap(
@@ -180,21 +186,38 @@ pub(crate) fn add_tensor_constructor(linker: &mut Linker<GuestState>) -> anyhow:
             let shape = dimensions.iter().map(|&d| d as usize).collect();
             let tensor = Tensor::from_bytes(from_wit_type(ty), shape, data.as_le_slice(&store))
                 .map_err(|e| wasmtime::format_err!("{e}"))?;
-            Ok((store.data_mut().table.push(TensorResource(tensor))?,))
+            Ok((store.data_mut().table.push(TensorResource(Arc::new(tensor)))?,))
+        },
+    )?;
+    interface.func_wrap(
+        "[method]tensor.data",
+        |store: StoreContextMut<'_, GuestState>, (this,): (Resource<TensorResource>,)| {
+            let tensor = store.data().table.get(&this)?.0.clone();
+            Ok((Bytes::from_owner(TensorBytes(tensor)),))
         },
     )?;
     linker.allow_shadowing(false);
     Ok(())
 }
 
-/// The interface `add_tensor_constructor` defines into, as the WIT names it.
+/// A tensor's elements, shared with the tensor resource until wasmtime has copied them into the guest.
+struct TensorBytes(Arc<Tensor>);
+
+impl AsRef<[u8]> for TensorBytes {
+    fn as_ref(&self) -> &[u8] {
+        // Only numeric tensors reach a wasi:nn handle (`compute` refuses the rest).
+        self.0.bytes().unwrap_or_default()
+    }
+}
+
+/// The interface `add_tensor_copies` defines into, as the WIT names it.
 const TENSOR_INTERFACE: &str = "wasi:nn/tensor@0.2.0-rc-2024-10-28";
 
 impl tensor::Host for GuestState {}
 
 impl tensor::HostTensor for GuestState {
-    /// Never called: [`add_tensor_constructor`] defines the constructor in its place, and a linker where it
-    /// did not would trap on every tensor rather than copy twice unnoticed.
+    /// Never called: [`add_tensor_copies`] defines the constructor in its place, and a linker where it did
+    /// not would trap on every tensor rather than copy twice unnoticed.
     async fn new(
         &mut self,
         _: Vec<u32>,
@@ -214,8 +237,9 @@ impl tensor::HostTensor for GuestState {
         to_wit_type(ty).ok_or_else(|| wasmtime::format_err!("tensor of type {ty} in a wasi:nn handle"))
     }
 
-    async fn data(&mut self, this: Resource<TensorResource>) -> wasmtime::Result<Vec<u8>> {
-        Ok(self.table.get(&this)?.0.bytes().unwrap_or_default().to_vec())
+    /// Never called, like `new`: [`add_tensor_copies`] defines `data` in its place.
+    async fn data(&mut self, _: Resource<TensorResource>) -> wasmtime::Result<Vec<u8>> {
+        Err(wasmtime::format_err!("wasi:nn's tensor data() is not the node's own (add_tensor_copies)"))
     }
 
     async fn drop(&mut self, this: Resource<TensorResource>) -> wasmtime::Result<()> {
@@ -280,7 +304,8 @@ impl inference::HostGraphExecutionContext for GuestState {
         // The handles in the list are owned by the host now: take the tensors out of the table.
         let mut tensors = Vec::with_capacity(inputs.len());
         for (name, handle) in inputs {
-            tensors.push((name, self.table.delete(handle)?.0));
+            let tensor = self.table.delete(handle)?.0;
+            tensors.push((name, Arc::try_unwrap(tensor).unwrap_or_else(|shared| (*shared).clone())));
         }
         let outputs = match self.nn.compute(model, tensors).await {
             Ok(outputs) => outputs,
@@ -293,7 +318,7 @@ impl inference::HostGraphExecutionContext for GuestState {
         }
         let mut handles = Vec::with_capacity(outputs.len());
         for (name, tensor) in outputs {
-            handles.push((name, self.table.push(TensorResource(tensor))?));
+            handles.push((name, self.table.push(TensorResource(Arc::new(tensor)))?));
         }
         Ok(Ok(handles))
     }

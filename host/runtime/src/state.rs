@@ -118,6 +118,6 @@ pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<GuestState>> {
     wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut GuestState| WasiConfig::from(&s.config))
         .map_err(anyhow::Error::from)?;
     NnHost::add_to_linker::<GuestState, Guest>(&mut linker, |s| s).map_err(anyhow::Error::from)?;
-    crate::nn_host::add_tensor_constructor(&mut linker)?;
+    crate::nn_host::add_tensor_copies(&mut linker)?;
     Ok(linker)
 }
