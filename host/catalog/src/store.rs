@@ -6,16 +6,18 @@ use sha2::{Digest as _, Sha256};
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// A sha256 digest, as 64 lowercase hex characters.
+/// A sha256 digest, as 64 lowercase hex characters. Shared, not copied, when cloned: the request path keys
+/// its caches by it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Digest(String);
+pub struct Digest(Arc<str>);
 
 impl Digest {
     /// The digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
-        Self(hex::encode(Sha256::digest(bytes)))
+        Self(hex::encode(Sha256::digest(bytes)).into())
     }
 
     /// The hex string.
@@ -28,7 +30,7 @@ impl TryFrom<String> for Digest {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
         if s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            Ok(Self(s))
+            Ok(Self(s.into()))
         } else {
             Err(format!("{s:?} is not a sha256 hex digest"))
         }
@@ -37,7 +39,7 @@ impl TryFrom<String> for Digest {
 
 impl From<Digest> for String {
     fn from(d: Digest) -> String {
-        d.0
+        d.0.to_string()
     }
 }
 

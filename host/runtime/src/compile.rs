@@ -116,6 +116,20 @@ impl ComponentCache {
     /// bytes (on a blocking thread). Concurrent first callers wait for one compile.
     pub(crate) async fn get(&self, runtime: &Runtime, digest: &Digest) -> anyhow::Result<Prepared> {
         let slot = self.slots.lock().expect("component cache lock").entry(digest.clone()).or_default().clone();
+        if let Some(pre) = slot.get() {
+            return Ok(pre.clone());
+        }
+        // Boxed: only a component's first request gets here, and its future would make every request's larger.
+        Box::pin(self.prepare(runtime, digest, &slot)).await
+    }
+
+    /// Loads `digest` from the disk cache or compiles it, once however many callers wait on `slot`.
+    async fn prepare(
+        &self,
+        runtime: &Runtime,
+        digest: &Digest,
+        slot: &tokio::sync::OnceCell<Prepared>,
+    ) -> anyhow::Result<Prepared> {
         let pre = slot
             .get_or_try_init(|| async {
                 let engine = runtime.engine.clone();

@@ -130,7 +130,8 @@ impl Runtime {
     ) -> Result<GuestResponse, GuestError> {
         let pre = match self.components.get(self, &call.endpoint.component).await {
             Ok(crate::compile::Prepared::Component(pre)) => pre,
-            Ok(crate::compile::Prepared::Module(pre)) => return self.handle_cgi(pre, call, request).await,
+            // Boxed, as it is the rarer kind: its future would make every component request's larger.
+            Ok(crate::compile::Prepared::Module(pre)) => return Box::pin(self.handle_cgi(pre, call, request)).await,
             Err(e) => return Err(GuestError::Unavailable(format!("{e:#}"))),
         };
         let started = Instant::now();

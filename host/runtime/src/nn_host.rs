@@ -7,9 +7,9 @@
 
 use crate::bindings::{errors, graph, inference, tensor};
 use crate::state::GuestState;
+use bytes::Bytes;
 use edge_infer_catalog::{BlobStore, Digest, ResolvedEndpoint, ResolvedModel};
 use edge_infer_nn::{ElementType, ErrorKind, Inference, LoadedModel, ModelConfig, ModelKey, NnError, Tensor};
-use bytes::Bytes;
 use std::sync::Arc;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource, WasmList};

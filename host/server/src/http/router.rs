@@ -31,20 +31,21 @@ where
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let result = match segments.as_slice() {
         ["healthz"] => Ok(text(StatusCode::OK, "ok")),
-        ["readyz"] => match node.readiness().await {
+        ["readyz"] => match Box::pin(node.readiness()).await {
             Ok(()) => Ok(text(StatusCode::OK, "ready")),
             Err(reason) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason)),
         },
         ["metrics"] => metrics(&node, request.headers()),
         ["run", tenant, endpoint, ..] => {
-            let (tenant, endpoint) = (tenant.to_string(), endpoint.to_string());
-            let result = run::handle(&node, &tenant, &endpoint, request, &request_id).await;
-            count_run(&node, &tenant, &endpoint, &result, started.elapsed());
+            let result = run::handle(&node, tenant, endpoint, request, &request_id).await;
+            count_run(&node, tenant, endpoint, &result, started.elapsed());
             result
         }
-        ["admin", rest @ ..] => admin::handle(&node, request, rest).await,
-        ["v1", rest @ ..] => v1::handle(&node, request, rest).await,
-        ["v2", rest @ ..] => super::v2::handle(&node, request, rest, &request_id).await,
+        // Boxed: each handler's future is large, and unboxed every request's future would be as large as the
+        // largest of them, moved by value on its way to the executor.
+        ["admin", rest @ ..] => Box::pin(admin::handle(&node, request, rest)).await,
+        ["v1", rest @ ..] => Box::pin(v1::handle(&node, request, rest)).await,
+        ["v2", rest @ ..] => Box::pin(super::v2::handle(&node, request, rest, &request_id)).await,
         _ => Err(super::no_route(request.method(), path.clone())),
     };
     let mut response = result.unwrap_or_else(|e| e.into_response(&request_id));

@@ -6,6 +6,7 @@ use super::body::{Body, read_limited};
 use crate::Node;
 use bytes::Bytes;
 use edge_infer_runtime::{GuestCall, GuestError};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
@@ -64,7 +65,7 @@ where
     let (parts, body) = request.into_parts();
     let body_limit = limits.max_request_bytes.map_or(node.config().body_limit, |l| l.min(node.config().body_limit));
     let body = read_limited(&parts, body, body_limit).await?;
-    let guest_request = guest_request(&parts, body, request_id)?;
+    let guest_request = guest_request(parts, body, request_id)?;
     let deadline_ms = endpoint.deadline_ms.or(limits.deadline_ms).unwrap_or(node.config().deadline_ms);
     let call = GuestCall {
         tenant: served_endpoint.tenant.clone(),
@@ -106,11 +107,7 @@ fn authorize(tenant: &edge_infer_catalog::Tenant, headers: &HeaderMap) -> Result
 }
 
 /// The request as the guest sees it.
-fn guest_request(
-    parts: &http::request::Parts,
-    body: Bytes,
-    request_id: &str,
-) -> Result<Request<Full<Bytes>>, ApiError> {
+fn guest_request(parts: http::request::Parts, body: Bytes, request_id: &str) -> Result<Request<Full<Bytes>>, ApiError> {
     // The path after `/run/{tenant}/{endpoint}`, however many slashes the caller put between the segments.
     let rest = after_segments(parts.uri.path(), 3);
     let rest = if rest.is_empty() { "/" } else { rest };
@@ -118,40 +115,42 @@ fn guest_request(
         Some(q) => format!("{rest}?{q}"),
         None => rest.to_string(),
     };
-    let authority = parts
-        .uri
-        .authority()
-        .map(|a| a.to_string())
-        .or_else(|| parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string))
-        .unwrap_or_else(|| "localhost".to_string());
-    let uri = Uri::builder()
-        .scheme("http")
-        .authority(authority.as_str())
-        .path_and_query(path_and_query.as_str())
-        .build()
-        .map_err(|e| ApiError::bad_request("bad_uri", format!("the request URI cannot be passed on: {e}")))?;
+    let bad_uri = |e: &dyn std::fmt::Display| {
+        ApiError::bad_request("bad_uri", format!("the request URI cannot be passed on: {e}"))
+    };
+    let authority = match parts.uri.authority() {
+        Some(authority) => authority.clone(),
+        None => match parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()) {
+            Some(host) => Authority::try_from(host).map_err(|e| bad_uri(&e))?,
+            None => Authority::from_static("localhost"),
+        },
+    };
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(Scheme::HTTP);
+    uri.authority = Some(authority);
+    uri.path_and_query = Some(PathAndQuery::from_maybe_shared(Bytes::from(path_and_query)).map_err(|e| bad_uri(&e))?);
+    let uri = Uri::from_parts(uri).map_err(|e| bad_uri(&e))?;
 
-    // Headers the caller's `Connection` header names are hop-by-hop too.
-    let listed: Vec<String> = parts
-        .headers
+    // The caller's headers, taken as they are, minus the hop-by-hop ones: those the caller's `Connection`
+    // header names first, then the fixed list.
+    let mut headers = parts.headers;
+    let listed: Vec<HeaderName> = headers
         .get_all(http::header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .flat_map(|v| v.split(',').filter_map(|s| HeaderName::try_from(s.trim()).ok()))
         .collect();
-    let mut headers = HeaderMap::with_capacity(parts.headers.len() + 1);
-    for (name, value) in &parts.headers {
-        let name_str = name.as_str();
-        if HOP_BY_HOP.contains(&name_str) || name == http::header::AUTHORIZATION || listed.iter().any(|l| l == name_str)
-        {
-            continue;
-        }
-        headers.append(name.clone(), value.clone());
+    for name in listed {
+        headers.remove(name);
     }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(http::header::AUTHORIZATION);
     headers.insert(X_REQUEST_ID, HeaderValue::from_str(request_id).expect("request ids are header-safe"));
 
     let mut request = Request::new(Full::new(body));
-    *request.method_mut() = parts.method.clone();
+    *request.method_mut() = parts.method;
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
     Ok(request)
