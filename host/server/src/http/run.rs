@@ -128,7 +128,7 @@ fn guest_request(parts: http::request::Parts, body: Bytes, request_id: &str) -> 
     let mut uri = http::uri::Parts::default();
     uri.scheme = Some(Scheme::HTTP);
     uri.authority = Some(authority);
-    uri.path_and_query = Some(PathAndQuery::from_maybe_shared(Bytes::from(path_and_query)).map_err(|e| bad_uri(&e))?);
+    uri.path_and_query = Some(PathAndQuery::try_from(path_and_query).map_err(|e| bad_uri(&e))?);
     let uri = Uri::from_parts(uri).map_err(|e| bad_uri(&e))?;
 
     // The caller's headers, taken as they are, minus the hop-by-hop ones: those the caller's `Connection`
