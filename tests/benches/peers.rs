@@ -2,7 +2,9 @@
 //! page's 602,112-byte f32 input (`page_0.png`), 16 requests in flight.
 //!
 //! - **Physical limit** per backend: cores / the backend's native single-thread latency (the model loaded
-//!   directly and run on the bench thread, median of 40 runs after warm-up).
+//!   directly and run on the bench thread, median of 40 runs after warm-up). Beside it, the backend's native
+//!   rate with one run per core at once (3 s): what the cores give when every one of them runs the model, the
+//!   ceiling for any server; parallel runs slow each other down, so it sits below the physical limit.
 //! - **edge-infer**: an in-process node set up as `edge-infer serve` is on this machine (one tokio worker and one
 //!   inference thread per core), the `tensor` guest over the model on each backend this build has, on an
 //!   endpoint with a fresh instance per request (the default) and on one that reuses its instances
@@ -145,6 +147,43 @@ fn cpu() -> BTreeMap<&'static str, f64> {
     groups
 }
 
+/// A backend's native numbers: single-thread latency (its median, ms), runs/s with one run per core at once,
+/// and its output on the page.
+struct Native {
+    backend: String,
+    latency_ms: f64,
+    parallel: f64,
+    output: Vec<u8>,
+}
+
+/// Runs/s of `model` natively with `cores` threads running it at once for 3 s (after 3 warm-up runs each, so
+/// that every thread has its own session): the ceiling for any server of this model on this machine, which
+/// sits below cores / single-thread latency when parallel runs slow each other down (shared cache, memory).
+fn parallel_rate(model: &dyn edge_infer_nn::LoadedModel, input: &Tensor, cores: usize) -> f64 {
+    let window = Duration::from_secs(3);
+    let start = std::sync::Barrier::new(cores);
+    let runs: usize = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..cores)
+            .map(|_| {
+                scope.spawn(|| {
+                    for _ in 0..3 {
+                        model.run(vec![input.clone()]).unwrap();
+                    }
+                    start.wait();
+                    let (started, mut runs) = (Instant::now(), 0);
+                    while started.elapsed() < window {
+                        model.run(vec![input.clone()]).unwrap();
+                        runs += 1;
+                    }
+                    runs
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).sum()
+    });
+    runs as f64 / window.as_secs_f64()
+}
+
 fn f32s(bytes: &[u8]) -> Vec<f32> {
     bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
@@ -178,7 +217,8 @@ fn main() {
             })
             .collect();
         times.sort_by(f64::total_cmp);
-        native.push((backend.to_string(), times[times.len() / 2], output));
+        let parallel = parallel_rate(loaded.as_ref(), &input, cores);
+        native.push(Native { backend: backend.to_string(), latency_ms: times[times.len() / 2], parallel, output });
     }
 
     let node_rt = edge_infer_tests::node_runtime();
@@ -276,31 +316,35 @@ fn main() {
         phase.as_secs_f64()
     );
     println!(
-        "| server | native latency ms | physical limit req/s | req/s | of the limit | vs FastAPI | vs wasmtime serve ({wasmtime_source}) | p50 ms | p99 ms | HTTP + guest CPU ms / request | generator cores | answer |"
+        "| server | native latency ms | physical limit req/s | native, {cores} at once req/s | req/s | of the limit | of {cores} at once | vs FastAPI | vs wasmtime serve ({wasmtime_source}) | p50 ms | p99 ms | HTTP + guest CPU ms / request | generator cores | answer |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for (i, ((name, _, backend), load)) in targets.iter().zip(&merged).enumerate() {
+        let dash = || "—".to_string();
         let native_run = backend.map(|b| &native[b]);
-        let (latency, limit, exact) = match native_run {
-            Some((_, latency, output)) => {
-                let exact = if answers[i] == output[..] { "f32-exact".to_string() } else { "DIFFERS".to_string() };
-                (format!("{latency:.2}"), format!("{:.0}", cores as f64 / latency * 1e3), exact)
-            }
+        let exact = match native_run {
+            Some(run) if answers[i] == run.output[..] => "f32-exact".to_string(),
+            Some(_) => "DIFFERS".to_string(),
             None => {
-                let ort = native.iter().find(|(b, ..)| b == "onnxruntime").or(native.first()).unwrap();
-                let worst = f32s(&answers[i]).iter().zip(f32s(&ort.2)).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-                ("—".into(), "—".into(), format!("max diff vs native {}: {worst:e}", ort.0))
+                let ort = native.iter().find(|n| n.backend == "onnxruntime").or(native.first()).unwrap();
+                let worst =
+                    f32s(&answers[i]).iter().zip(f32s(&ort.output)).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                format!("max diff vs native {}: {worst:e}", ort.backend)
             }
         };
-        let of_limit =
-            native_run.map_or("—".into(), |(_, l, _)| format!("{:.2}", load.rate() / (cores as f64 / l * 1e3)));
+        let limit = |run: &Native| cores as f64 / run.latency_ms * 1e3;
+        let latency = native_run.map_or_else(dash, |run| format!("{:.2}", run.latency_ms));
+        let limit_rate = native_run.map_or_else(dash, |run| format!("{:.0}", limit(run)));
+        let parallel = native_run.map_or_else(dash, |run| format!("{:.0}", run.parallel));
+        let of_limit = native_run.map_or_else(dash, |run| format!("{:.2}", load.rate() / limit(run)));
+        let of_parallel = native_run.map_or_else(dash, |run| format!("{:.2}", load.rate() / run.parallel));
         let node_cpu = match native_run {
             Some(_) => format!("{:.2}", used[i].get("node").copied().unwrap_or(0.0) * 1e3 / load.answered as f64),
-            None => "—".into(),
+            None => dash(),
         };
         let generator = used[i].get("generator").copied().unwrap_or(0.0) / load.window.as_secs_f64();
         println!(
-            "| {name} | {latency} | {limit} | {:.1} | {of_limit} | {:.2} | {:.2} | {:.1} | {:.1} | {node_cpu} | {generator:.2} | {exact} |",
+            "| {name} | {latency} | {limit_rate} | {parallel} | {:.1} | {of_limit} | {of_parallel} | {:.2} | {:.2} | {:.1} | {:.1} | {node_cpu} | {generator:.2} | {exact} |",
             load.rate(),
             load.rate() / fastapi,
             load.rate() / wasmtime_rate,
