@@ -331,6 +331,41 @@ async fn a_backend_or_gpu_that_is_not_there_is_a_clear_400_at_upload() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_too_large_to_build_is_refused_and_the_node_goes_on() {
+    let (node, key) = node_with_tenant(with_engine_libraries).await;
+    for backend in backends() {
+        let name = format!("huge_{backend}");
+        let (status, answer) = put_model(&node, &key, &name, "huge_constant.onnx", json!({"backend": backend})).await;
+        match backend {
+            // tract folds the constant at load, and its allocation fails (a panic inside tract).
+            "tract" => {
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+                assert_eq!(answer["error"]["code"], "invalid_model", "{answer}");
+                let message = answer["error"]["message"].as_str().unwrap();
+                assert!(message.starts_with("tract: loading a model failed: failed to allocate"), "{message}");
+            }
+            // ONNX Runtime and OpenVINO refuse it at load, or take it and fail each run with an error.
+            _ if status == StatusCode::CREATED => {
+                let response = client()
+                    .post(node.url(&format!("/v2/models/{name}/infer")))
+                    .bearer_auth(&key)
+                    .json(&json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let body: Value = response.json().await.unwrap();
+                assert!(status.is_client_error() || status.is_server_error(), "{backend}: {status} {body}");
+                assert!(body["error"].as_str().unwrap().contains("allocate"), "{backend}: {body}");
+            }
+            _ => assert_eq!(status, StatusCode::BAD_REQUEST, "{backend}: {answer}"),
+        }
+    }
+    let (status, answer) = put_model(&node, &key, "m", "mlp.onnx", json!({"backend": "tract"})).await;
+    assert_eq!(status, StatusCode::CREATED, "still serving: {answer}");
+}
+
 #[tokio::test]
 async fn a_node_does_not_start_without_a_backend_its_catalog_or_config_asks_for() {
     let data = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@
 //! All tract types stay inside this file.
 
 use crate::elements::Elements;
-use crate::guard::guarded;
+use crate::guard::{guarded, guarded_as};
 use crate::{Backend, Dim, ElementType, LoadedModel, ModelConfig, ModelInfo, NnError, Tensor};
 use lru::LruCache;
 use std::collections::HashMap;
@@ -36,7 +36,8 @@ impl Backend for TractBackend {
     }
 
     fn load(&self, bytes: &[u8], config: &ModelConfig) -> Result<Arc<dyn LoadedModel>, NnError> {
-        guarded("tract", "loading a model", || Ok(Arc::new(TractModel::load(bytes, config)?) as Arc<dyn LoadedModel>))
+        let load = || Ok(Arc::new(TractModel::load(bytes, config)?) as Arc<dyn LoadedModel>);
+        guarded_as(crate::ErrorKind::InvalidEncoding, "tract", "loading a model", load)
     }
 }
 
