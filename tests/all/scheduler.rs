@@ -73,7 +73,9 @@ async fn two_computes_run_a_third_waits_and_health_still_answers() {
         toml_path(&fixture("tenant_a_m.onnx")),
         edge_infer_tests::tensor_tenant("t", &[]),
     );
-    let node = TestNode::start_with(&catalog, |c| c.inference_threads = 2, NodeOptions { backends }).await;
+    let node =
+        TestNode::start_with(&catalog, |c| c.inference_threads = 2, NodeOptions { backends, ..NodeOptions::default() })
+            .await;
 
     let request = json!({"inputs": [{"name": "x", "type": "f32", "shape": [1, 2], "data": [1.5, -2.0]}]});
     let calls: Vec<_> = (0..3)

@@ -168,7 +168,7 @@ impl Fixture {
                 with_engine_libraries(c);
                 c.inference_threads = 1;
             },
-            NodeOptions { backends: base },
+            NodeOptions { backends: base, ..NodeOptions::default() },
         ));
         let mut config = Config::default();
         with_engine_libraries(&mut config);

@@ -4,8 +4,9 @@
 
 use std::fmt;
 
-/// What went wrong, in `wasi:nn`'s terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What went wrong, in `wasi:nn`'s terms. Serialised by its `wasi:nn` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
     /// The caller passed a bad argument: a wrong shape, type, name or byte length.
     InvalidArgument,
@@ -45,7 +46,7 @@ impl ErrorKind {
 }
 
 /// An inference error: a kind and a message meant for the one who sent the request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub struct NnError {
     /// What kind of failure this is.
     pub kind: ErrorKind,

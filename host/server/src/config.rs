@@ -53,6 +53,11 @@ pub struct Config {
     pub body_limit: u64,
     /// Largest model or component upload accepted, in bytes.
     pub upload_limit: u64,
+    /// Memory, in MiB, that the test load of an uploaded model may use (its whole child process, the model's
+    /// bytes included); a model that needs more is refused. 0 loads uploads in the node without a test load.
+    pub model_load_memory_mib: u64,
+    /// How long the test load of an uploaded model may take, in milliseconds.
+    pub model_load_timeout_ms: u64,
     /// Inference pool threads; 0 means one per core.
     pub inference_threads: usize,
     /// Wall-clock budget of one guest call, in milliseconds (a tenant's or endpoint's own deadline wins).
@@ -168,6 +173,8 @@ impl Default for Config {
             admin_token: None,
             body_limit: 16 << 20,
             upload_limit: 512 << 20,
+            model_load_memory_mib: 4096,
+            model_load_timeout_ms: 120_000,
             inference_threads: 0,
             deadline_ms: 10_000,
             guest_fuel: 0,

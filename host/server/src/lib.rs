@@ -6,6 +6,7 @@
 pub mod backends;
 pub mod config;
 pub mod http;
+pub mod load_check;
 pub mod node;
 pub mod quota;
 

@@ -46,6 +46,9 @@ enum Command {
     },
     #[command(flatten)]
     Client(cli::ClientCommand),
+    /// The test load of an uploaded model, run by `serve` in a child process (see load_check.rs).
+    #[command(name = edge_infer::load_check::SUBCOMMAND, hide = true)]
+    LoadCheck(edge_infer::load_check::ChildArgs),
 }
 
 /// What `config` can do.
@@ -122,6 +125,7 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(if survey.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Client(command) => Ok(cli::run(command)),
+        Command::LoadCheck(args) => Ok(edge_infer::load_check::run_child(args)),
     }
 }
 
@@ -135,7 +139,8 @@ fn serve(settings: Config) -> anyhow::Result<()> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let node = Node::start(settings, NodeOptions::default()).await?;
+        let options = NodeOptions { load_check_program: Some(std::env::current_exe()?), ..NodeOptions::default() };
+        let node = Node::start(settings, options).await?;
         let listener = tokio::net::TcpListener::bind(node.config().listen).await?;
         let scheme = if node.config().tls_cert.is_some() { "https" } else { "http" };
         tracing::info!("edge-infer listening on {scheme}://{}", listener.local_addr()?);

@@ -14,6 +14,7 @@
 use crate::Config;
 use crate::config::StoreKind;
 use crate::http::ApiError;
+use crate::load_check::LoadCheck;
 use anyhow::Context as _;
 use edge_infer_catalog::{
     BlobStore, Catalog, CatalogStore, CatalogStoreError, LocalCatalogStore, LocalStore, ResolvedModel, ServedCatalog,
@@ -32,6 +33,9 @@ pub struct NodeOptions {
     /// The inference backends to start from: tract alone by default; tests add a gated fake here. The backends
     /// the config's `[backends]` finds are added to these.
     pub backends: Backends,
+    /// The program that test-loads uploaded models ([`crate::load_check`]): `edge-infer` itself, which `serve`
+    /// passes. Without one, uploads are loaded in the node directly, as in-process tests do.
+    pub load_check_program: Option<std::path::PathBuf>,
 }
 
 /// A running node's state, shared by every request.
@@ -44,6 +48,7 @@ pub struct Node {
     store: Arc<dyn BlobStore>,
     runtime: Runtime,
     quotas: crate::quota::Quotas,
+    load_check: Option<LoadCheck>,
     ready: AtomicBool,
 }
 
@@ -70,6 +75,7 @@ impl Node {
             ..RuntimeConfig::new(&config.data_dir)
         };
         let runtime = Runtime::new(runtime_config, store.clone(), inference)?;
+        let load_check = options.load_check_program.and_then(|program| LoadCheck::new(program, &config));
         let node = Arc::new(Self {
             config,
             catalog: RwLock::new(Arc::new(ServedCatalog::new(catalog))),
@@ -78,6 +84,7 @@ impl Node {
             store,
             runtime,
             quotas: crate::quota::Quotas::default(),
+            load_check,
             ready: AtomicBool::new(false),
         });
         node.prepare(&node.catalog()).await?;
@@ -242,6 +249,11 @@ impl Node {
     /// The blob store.
     pub fn store(&self) -> &Arc<dyn BlobStore> {
         &self.store
+    }
+
+    /// The test loads of uploaded models, when this node runs them.
+    pub fn load_check(&self) -> Option<&LoadCheck> {
+        self.load_check.as_ref()
     }
 
     /// The wasm runtime.

@@ -1,6 +1,6 @@
 //! The `edge-infer` binary as an operator runs it: a real process, killed with SIGKILL in the middle of its
 //! work. Everything it acknowledged is there after a restart, served without compiling again; an upload cut
-//! short leaves nothing behind.
+//! short leaves nothing behind. And a hostile upload is refused by the test load in a child process.
 
 use edge_infer_tests::{fixture, guests};
 use serde_json::{Value, json};
@@ -19,11 +19,17 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Self {
+        Self::start_with(data, &[])
+    }
+
+    /// `start` with more arguments for `serve`.
+    fn start_with(data: &Path, args: &[&std::ffi::OsStr]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_edge-infer"))
             .args(["serve", "--listen", &addr.to_string(), "--admin-token", ADMIN, "--data-dir"])
             .arg(data)
+            .args(args)
             .env("EDGE_INFER_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -108,6 +114,45 @@ async fn acknowledged_uploads_survive_kill_9_and_a_cut_upload_leaves_nothing() {
     // No stray temporary files among the blobs.
     let stray: Vec<_> = walk(&data.path().join("blobs")).into_iter().filter(|name| name.starts_with(".tmp")).collect();
     assert!(stray.is_empty(), "{stray:?}");
+}
+
+/// The most resident memory process `pid` has had, in bytes (Linux's `VmHWM`).
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).expect("VmHWM in /proc/PID/status");
+    line.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() << 10
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_needs_more_memory_than_a_test_load_may_use_is_refused_before_the_node_loads_it() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("node.toml");
+    std::fs::write(&config, "model_load_memory_mib = 256\n").unwrap();
+    let server = Server::start_with(&data.path().join("data"), &["--config".as_ref(), config.as_os_str()]);
+    let http = reqwest::Client::new();
+    let (status, tenant) =
+        send(http.post(server.url("/admin/tenants")).bearer_auth(ADMIN).json(&json!({"name": "acme"}))).await;
+    assert_eq!(status, 201, "{tenant}");
+    let key = tenant["api_key"].as_str().unwrap().to_string();
+
+    // 256 bytes whose constant is 1 GiB, which tract folds at load.
+    let bomb = std::fs::read(fixture("gigabyte_constant.onnx")).unwrap();
+    let (status, answer) = send(http.put(server.url("/v1/models/bomb")).bearer_auth(&key).body(bomb)).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["code"], "invalid_model", "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("failed to allocate"), "{message}");
+    assert!(message.ends_with("the node's test load may use 256 MiB, model_load_memory_mib"), "{message}");
+    let peak = peak_rss(server.child.id());
+    assert!(peak < 768 << 20, "the node itself never held the constant: peak RSS {} MiB", peak >> 20);
+
+    // A model that fits loads under the same limit, and it is the only one the tenant has.
+    let mlp = std::fs::read(fixture("mlp.onnx")).unwrap();
+    let (status, answer) = send(http.put(server.url("/v1/models/m")).bearer_auth(&key).body(mlp)).await;
+    assert_eq!(status, 201, "{answer}");
+    let (_, models) = send(http.get(server.url("/v1/models")).bearer_auth(&key)).await;
+    let names: Vec<&str> = models["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["m"]);
 }
 
 /// The names of the files under `dir`.

@@ -15,7 +15,7 @@ fn parse(args: &[&str]) -> Result<ClientCommand, clap::Error> {
     let cli = Cli::try_parse_from(std::iter::once("edge-infer").chain(args.iter().copied()))?;
     match cli.command {
         Command::Client(command) => Ok(command),
-        Command::Serve(_) | Command::Config { .. } | Command::Backends { .. } => {
+        Command::Serve(_) | Command::Config { .. } | Command::Backends { .. } | Command::LoadCheck(_) => {
             panic!("{args:?} parsed as a node command")
         }
     }
@@ -32,6 +32,16 @@ fn call(args: &[&str]) -> CallArgs {
 fn serve_still_parses() {
     let cli = Cli::try_parse_from(["edge-infer", "serve", "--listen", "127.0.0.1:0"]).unwrap();
     assert!(matches!(cli.command, Command::Serve(args) if args.listen.is_some()));
+}
+
+#[test]
+fn the_test_load_child_parses_what_serve_passes_it_and_is_not_in_the_help() {
+    let args =
+        ["--memory-bytes", "1", "--threads", "0", "--model-bytes", "5", "--backends", "{}", "--model-config", "{}"];
+    let cli = Cli::try_parse_from(["edge-infer", "load-check"].into_iter().chain(args)).unwrap();
+    assert!(matches!(cli.command, Command::LoadCheck(_)));
+    let help = Cli::try_parse_from(["edge-infer", "--help"]).err().expect("--help is an early exit").to_string();
+    assert!(help.contains("serve") && !help.contains("load-check"), "{help}");
 }
 
 #[test]

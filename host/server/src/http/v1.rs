@@ -13,7 +13,7 @@ use edge_infer_catalog::{
     Artifact, ArtifactRef, BlobStore, ComponentVersion, Digest, EndpointVersion, ModelVersion, Tenant, Versions,
     check_name,
 };
-use edge_infer_nn::{ErrorKind, ModelConfig, ModelInfo, ModelKey, TensorSpec};
+use edge_infer_nn::{ErrorKind, ModelConfig, ModelInfo, ModelKey, NnError, TensorSpec};
 use edge_infer_runtime::AdmitError;
 use http::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
@@ -246,16 +246,14 @@ async fn put_model(
     check_model_quota(node, tenant, name, bytes.len() as u64)?;
     let digest = Digest::of(&bytes);
     let key = ModelKey { digest: digest.as_str().to_string(), config: config.clone() };
+    let models = node.runtime().models().inference().models();
+    if let Some(check) = node.load_check()
+        && models.get(&key).is_none()
+    {
+        check.check(bytes.clone(), &config).await.map_err(load_error)?;
+    }
     let source = bytes.clone();
-    let model =
-        node.runtime().models().inference().models().get_or_load(&key, move || Ok(source.to_vec())).await.map_err(
-            |e| match e.kind {
-                ErrorKind::InvalidEncoding | ErrorKind::UnsupportedOperation | ErrorKind::InvalidArgument => {
-                    ApiError::bad_request("invalid_model", e.message)
-                }
-                _ => ApiError::internal(format!("the model could not be loaded: {}", e.message)),
-            },
-        )?;
+    let model = models.get_or_load(&key, move || Ok(source.to_vec())).await.map_err(load_error)?;
     let size = bytes.len() as u64;
     let digest = store(node, bytes).await?;
     let version = ModelVersion { digest: digest.clone(), size, config };
@@ -267,6 +265,18 @@ async fn put_model(
         body[k] = v.clone();
     }
     Ok(json(if put.created { StatusCode::CREATED } else { StatusCode::OK }, &body))
+}
+
+/// An uploaded model that did not load: the model's fault (400 `invalid_model`) or the node's (500).
+fn load_error(e: NnError) -> ApiError {
+    match e.kind {
+        ErrorKind::InvalidEncoding
+        | ErrorKind::UnsupportedOperation
+        | ErrorKind::InvalidArgument
+        | ErrorKind::TooLarge
+        | ErrorKind::Timeout => ApiError::bad_request("invalid_model", e.message),
+        _ => ApiError::internal(format!("the model could not be loaded: {}", e.message)),
+    }
 }
 
 async fn put_component(node: &Node, tenant: &str, name: &str, bytes: Bytes) -> Result<Response<Body>, ApiError> {
