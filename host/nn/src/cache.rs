@@ -2,11 +2,25 @@
 //! shares one loaded, optimised model, and concurrent first requests load it once.
 
 use crate::{Backends, LoadedModel, ModelConfig, ModelInfo, NnError, Tensor};
+use bytes::Bytes;
 use edge_infer_metrics::{Metrics, OutcomeLabels};
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::OnceCell;
+
+/// A check that model bytes from outside the operator's hands (an upload, a guest's raw `load`) pass before
+/// the node loads them: the server's test load in a child process.
+pub trait LoadCheck: Send + Sync {
+    /// Whether `bytes` load as `config` where a failure cannot hurt the node; the error is the caller's answer.
+    fn check<'a>(
+        &'a self,
+        bytes: Bytes,
+        config: &'a ModelConfig,
+    ) -> Pin<Box<dyn Future<Output = Result<(), NnError>> + Send + 'a>>;
+}
 
 /// What identifies a loaded model: the sha256 of its bytes and how it is loaded.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -25,6 +39,7 @@ pub struct ModelCache {
     backends: Backends,
     slots: Mutex<HashMap<ModelKey, Slot>>,
     metrics: Arc<Metrics>,
+    check: Option<Arc<dyn LoadCheck>>,
 }
 
 /// A loaded model that knows the digest it was loaded from.
@@ -59,7 +74,12 @@ impl ModelCache {
 
     /// An empty cache that loads with `backends` and counts into the node's `metrics`.
     pub fn with_metrics(backends: Backends, metrics: Arc<Metrics>) -> Self {
-        Self { backends, slots: Mutex::default(), metrics }
+        Self { backends, slots: Mutex::default(), metrics, check: None }
+    }
+
+    /// This cache, with `check` run before it loads bytes from outside ([`ModelCache::get_or_load_checked`]).
+    pub fn with_load_check(self, check: Arc<dyn LoadCheck>) -> Self {
+        Self { check: Some(check), ..self }
     }
 
     /// The metrics of the node this cache belongs to.
@@ -111,6 +131,18 @@ impl ModelCache {
         Ok(model.clone())
     }
 
+    /// [`ModelCache::get_or_load`] for bytes from outside the operator's hands: unless `key` is loaded
+    /// already, they pass the cache's [`LoadCheck`] first (when it has one).
+    pub async fn get_or_load_checked(&self, key: &ModelKey, bytes: Bytes) -> Result<Arc<dyn LoadedModel>, NnError> {
+        if let Some(model) = self.get(key) {
+            return Ok(model);
+        }
+        if let Some(check) = &self.check {
+            check.check(bytes.clone(), &key.config).await?;
+        }
+        self.get_or_load(key, move || Ok(bytes.to_vec())).await
+    }
+
     /// How many models are loaded.
     pub fn len(&self) -> usize {
         self.slots.lock().expect("model cache lock").values().filter(|s| s.initialized()).count()
@@ -119,5 +151,57 @@ impl ModelCache {
     /// Whether no model is loaded.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use crate::testing::fixture;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Refuses models whose first byte is odd, counting its calls.
+    #[derive(Default)]
+    struct OddRefused(AtomicUsize);
+
+    impl LoadCheck for OddRefused {
+        fn check<'a>(
+            &'a self,
+            bytes: Bytes,
+            _config: &'a ModelConfig,
+        ) -> Pin<Box<dyn Future<Output = Result<(), NnError>> + Send + 'a>> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async move {
+                match bytes.first() {
+                    Some(b) if b % 2 == 1 => Err(NnError::new(ErrorKind::TooLarge, "odd")),
+                    _ => Ok(()),
+                }
+            })
+        }
+    }
+
+    fn key(digest: &str) -> ModelKey {
+        ModelKey { digest: digest.into(), config: ModelConfig::default() }
+    }
+
+    #[tokio::test]
+    async fn checked_bytes_are_loaded_only_once_they_pass_and_only_once_at_all() {
+        let check = Arc::new(OddRefused::default());
+        let cache = ModelCache::new(Backends::default()).with_load_check(check.clone());
+        let mlp = Bytes::from(fixture("mlp.onnx"));
+        assert_eq!(mlp[0] % 2, 0, "the fixture passes the fake check");
+        cache.get_or_load_checked(&key("mlp"), mlp.clone()).await.unwrap();
+        cache.get_or_load_checked(&key("mlp"), mlp.clone()).await.unwrap();
+        assert_eq!(check.0.load(Ordering::Relaxed), 1, "a loaded model is not checked again");
+
+        let mut refused = mlp.to_vec();
+        refused[0] |= 1;
+        let e = cache.get_or_load_checked(&key("refused"), refused.into()).await.err().unwrap();
+        assert_eq!(e, NnError::new(ErrorKind::TooLarge, "odd"));
+        assert_eq!(cache.len(), 1, "a refused model is never loaded");
+
+        let unchecked = ModelCache::new(Backends::default());
+        unchecked.get_or_load_checked(&key("mlp"), mlp).await.unwrap();
     }
 }

@@ -31,7 +31,7 @@ pub use backend::{
     AUTO, AUTO_ORDER, Backend, Backends, CudaConvSearch, LoadedModel, ModelConfig, Precision, Target, compiled_in,
 };
 pub use batching::{BatchMode, BatchPolicy, CostCurve, LearntCurve};
-pub use cache::{ModelCache, ModelKey};
+pub use cache::{LoadCheck, ModelCache, ModelKey};
 pub use error::{ErrorKind, NnError};
 pub use inference::Inference;
 pub use model::{Dim, ModelInfo, TensorSpec};

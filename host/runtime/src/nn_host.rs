@@ -71,7 +71,7 @@ impl NnCtx {
     }
 
     /// A model from the guest's own bytes (raw `load`): refused unless the node allows it; ONNX only, cached
-    /// by digest.
+    /// by digest, and test-loaded first as an upload is.
     pub(crate) async fn load_bytes(&self, builders: Vec<Vec<u8>>, onnx: bool) -> Result<Arc<dyn LoadedModel>, NnError> {
         if !self.allow_raw_load {
             return Err(NnError::new(
@@ -86,7 +86,7 @@ impl NnCtx {
             .map_err(|b| NnError::invalid(format!("an ONNX model is one builder, got {}", b.len())))?;
         let digest = Digest::of(&bytes);
         let key = ModelKey { digest: digest.as_str().to_string(), config: ModelConfig::default() };
-        self.source.inference().models().get_or_load(&key, move || Ok(bytes)).await
+        self.source.inference().models().get_or_load_checked(&key, Bytes::from(bytes)).await
     }
 
     /// Runs `model` on the fair scheduler, charged to the tenant, and books the time for `Server-Timing`.

@@ -7,7 +7,8 @@
 //! backends, its memory limited by `RLIMIT_DATA` to `model_load_memory_mib` and killed after
 //! `model_load_timeout_ms`. A model that does not load there is refused with what the child said or how it
 //! ended, and the node never loads it. One test load runs at a time, so test loads add at most one limit to
-//! the machine's memory.
+//! the machine's memory. A guest's raw `wasi:nn` load (`allow_raw_load`) passes the same check: the node's
+//! model cache runs it ([`edge_infer_nn::LoadCheck`]) for every model from outside the operator's hands.
 //!
 //! Models a node loads at start, from its catalog or from a fleet's bucket, were checked where they were
 //! uploaded; a seed catalog's files are the operator's own.
@@ -16,10 +17,12 @@ use crate::Config;
 use crate::config::BackendsConfig;
 use anyhow::Context as _;
 use bytes::Bytes;
-use edge_infer_nn::{Backends, ErrorKind, ModelConfig, NnError};
+use edge_infer_nn::{Backends, ErrorKind, LoadCheck, ModelConfig, NnError};
+use std::future::Future;
 use std::io::Read as _;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt as _;
@@ -31,7 +34,7 @@ pub const SUBCOMMAND: &str = "load-check";
 const QUOTED_STDERR: usize = 400;
 
 /// Test loads of uploaded models, one at a time.
-pub struct LoadCheck {
+pub struct ChildLoadCheck {
     /// `edge-infer` itself.
     program: PathBuf,
     /// Arguments before the subcommand's: none but in tests, which stand a shell script in for the child.
@@ -44,7 +47,7 @@ pub struct LoadCheck {
     turn: tokio::sync::Semaphore,
 }
 
-impl LoadCheck {
+impl ChildLoadCheck {
     /// Test loads by `program` (the `edge-infer` binary) with `config`'s limits and backends; `None` when
     /// `model_load_memory_mib` is 0.
     pub fn new(program: PathBuf, config: &Config) -> Option<Self> {
@@ -145,6 +148,16 @@ impl LoadCheck {
     }
 }
 
+impl LoadCheck for ChildLoadCheck {
+    fn check<'a>(
+        &'a self,
+        bytes: Bytes,
+        config: &'a ModelConfig,
+    ) -> Pin<Box<dyn Future<Output = Result<(), NnError>> + Send + 'a>> {
+        Box::pin(ChildLoadCheck::check(self, bytes, config))
+    }
+}
+
 /// A test load that could not run at all: the node's trouble, not the model's.
 fn not_run(why: impl std::fmt::Display) -> NnError {
     NnError::new(ErrorKind::Unknown, format!("the test load of the model could not run: {why}"))
@@ -173,7 +186,7 @@ fn signal_name(signal: i32) -> &'static str {
 /// How the child exits when it could not run a test load at all (bad arguments, no memory limit).
 const EXIT_NOT_RUN: u8 = 3;
 
-/// The child's arguments, as [`LoadCheck::check`] passes them; the model's bytes come on stdin.
+/// The child's arguments, as [`ChildLoadCheck::check`] passes them; the model's bytes come on stdin.
 #[derive(Debug, clap::Args)]
 pub struct ChildArgs {
     /// The `RLIMIT_DATA` to set before anything else.
@@ -229,9 +242,9 @@ mod tests {
 
     /// A test load by `script` (run by `sh -c`, the subcommand and its arguments as `$1`…) instead of
     /// `edge-infer`.
-    fn by_shell(script: &str, timeout_ms: u64) -> LoadCheck {
+    fn by_shell(script: &str, timeout_ms: u64) -> ChildLoadCheck {
         let config = Config { model_load_memory_mib: 64, model_load_timeout_ms: timeout_ms, ..Config::default() };
-        let mut check = LoadCheck::new("/bin/sh".into(), &config).unwrap();
+        let mut check = ChildLoadCheck::new("/bin/sh".into(), &config).unwrap();
         check.program_args = vec!["-c".into(), script.into(), "sh".into()];
         check
     }
@@ -243,7 +256,7 @@ mod tests {
     #[test]
     fn no_memory_limit_means_no_test_load() {
         let config = Config { model_load_memory_mib: 0, ..Config::default() };
-        assert!(LoadCheck::new("edge-infer".into(), &config).is_none());
+        assert!(ChildLoadCheck::new("edge-infer".into(), &config).is_none());
     }
 
     #[tokio::test]
@@ -288,7 +301,7 @@ mod tests {
         let e = outcome("echo hello").await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Unknown, "{e}");
         let config = Config::default();
-        let missing = LoadCheck::new("/nonexistent/edge-infer".into(), &config).unwrap();
+        let missing = ChildLoadCheck::new("/nonexistent/edge-infer".into(), &config).unwrap();
         let e = missing.check(Bytes::new(), &ModelConfig::default()).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Unknown, "{e}");
         assert!(e.message.contains("starting /nonexistent/edge-infer"), "{e}");

@@ -14,7 +14,7 @@
 use crate::Config;
 use crate::config::StoreKind;
 use crate::http::ApiError;
-use crate::load_check::LoadCheck;
+use crate::load_check::ChildLoadCheck;
 use anyhow::Context as _;
 use edge_infer_catalog::{
     BlobStore, Catalog, CatalogStore, CatalogStoreError, LocalCatalogStore, LocalStore, ResolvedModel, ServedCatalog,
@@ -33,8 +33,8 @@ pub struct NodeOptions {
     /// The inference backends to start from: tract alone by default; tests add a gated fake here. The backends
     /// the config's `[backends]` finds are added to these.
     pub backends: Backends,
-    /// The program that test-loads uploaded models ([`crate::load_check`]): `edge-infer` itself, which `serve`
-    /// passes. Without one, uploads are loaded in the node directly, as in-process tests do.
+    /// The program that test-loads uploaded models and guests' raw loads ([`crate::load_check`]): `edge-infer`
+    /// itself, which `serve` passes. Without one, they are loaded in the node directly, as in-process tests do.
     pub load_check_program: Option<std::path::PathBuf>,
 }
 
@@ -48,7 +48,6 @@ pub struct Node {
     store: Arc<dyn BlobStore>,
     runtime: Runtime,
     quotas: crate::quota::Quotas,
-    load_check: Option<LoadCheck>,
     ready: AtomicBool,
 }
 
@@ -62,7 +61,10 @@ impl Node {
         let catalog = load_with_seed(&config, store.as_ref(), catalog_store.as_ref())?;
         let metrics = Arc::new(edge_infer_metrics::Metrics::new());
         let backends = crate::backends::survey(&config, options.backends).into_backends()?;
-        let models = ModelCache::with_metrics(backends, metrics);
+        let mut models = ModelCache::with_metrics(backends, metrics);
+        if let Some(check) = options.load_check_program.and_then(|program| ChildLoadCheck::new(program, &config)) {
+            models = models.with_load_check(Arc::new(check));
+        }
         let inference = Arc::new(Inference::new(models, config.threads(), config.batching.policy()));
         let runtime_config = RuntimeConfig {
             memory_limit: config.guest_memory_mib << 20,
@@ -75,7 +77,6 @@ impl Node {
             ..RuntimeConfig::new(&config.data_dir)
         };
         let runtime = Runtime::new(runtime_config, store.clone(), inference)?;
-        let load_check = options.load_check_program.and_then(|program| LoadCheck::new(program, &config));
         let node = Arc::new(Self {
             config,
             catalog: RwLock::new(Arc::new(ServedCatalog::new(catalog))),
@@ -84,7 +85,6 @@ impl Node {
             store,
             runtime,
             quotas: crate::quota::Quotas::default(),
-            load_check,
             ready: AtomicBool::new(false),
         });
         node.prepare(&node.catalog()).await?;
@@ -249,11 +249,6 @@ impl Node {
     /// The blob store.
     pub fn store(&self) -> &Arc<dyn BlobStore> {
         &self.store
-    }
-
-    /// The test loads of uploaded models, when this node runs them.
-    pub fn load_check(&self) -> Option<&LoadCheck> {
-        self.load_check.as_ref()
     }
 
     /// The wasm runtime.

@@ -155,6 +155,35 @@ async fn an_upload_that_needs_more_memory_than_a_test_load_may_use_is_refused_be
     assert_eq!(names, ["m"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_s_raw_load_passes_the_same_test_load_as_an_upload() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("node.toml");
+    std::fs::write(&config, "model_load_memory_mib = 256\nallow_raw_load = true\n").unwrap();
+    let server = Server::start_with(&data.path().join("data"), &["--config".as_ref(), config.as_os_str()]);
+    let http = reqwest::Client::new();
+    let (_, tenant) =
+        send(http.post(server.url("/admin/tenants")).bearer_auth(ADMIN).json(&json!({"name": "acme"}))).await;
+    let key = tenant["api_key"].as_str().unwrap().to_string();
+    let wasm = std::fs::read(guests::PROBE).unwrap();
+    assert_eq!(send(http.put(server.url("/v1/components/probe")).bearer_auth(&key).body(wasm)).await.0, 201);
+    let endpoint = json!({"component": "probe", "public": true});
+    assert_eq!(send(http.put(server.url("/v1/endpoints/p")).bearer_auth(&key).json(&endpoint)).await.0, 201);
+
+    let bomb = std::fs::read(fixture("gigabyte_constant.onnx")).unwrap();
+    let (status, answer) = send(http.post(server.url("/run/acme/p/raw-load")).body(bomb)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["error"], "ErrorCode::InvalidEncoding", "{answer}");
+    let message = answer["data"].as_str().unwrap();
+    assert!(message.ends_with("the node's test load may use 256 MiB, model_load_memory_mib"), "{message}");
+    let peak = peak_rss(server.child.id());
+    assert!(peak < 768 << 20, "the node itself never held the constant: peak RSS {} MiB", peak >> 20);
+
+    let mlp = std::fs::read(fixture("mlp.onnx")).unwrap();
+    let (status, answer) = send(http.post(server.url("/run/acme/p/raw-load")).body(mlp)).await;
+    assert_eq!((status, answer), (200, json!({"loaded": true})));
+}
+
 /// The names of the files under `dir`.
 fn walk(dir: &Path) -> Vec<String> {
     let mut files = Vec::new();

@@ -11,6 +11,8 @@
 //! - `/count`: `{"count":N}`, the requests to `/count` this instance has answered, this one included
 //!   (instance reuse tests: a fresh instance always says 1).
 //! - `/bad-header`: a response with a header name HTTP forbids (the SDK's refused-response path).
+//! - `POST /raw-load`: the body as an ONNX model, through raw `wasi:nn/graph.load`:
+//!   `{"loaded":true}`, or `{"error":"<code>","data":"<the host's message>"}`.
 //! - anything else: 404.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,7 @@ use std::time::Duration;
 
 use edge_infer_guest::bindings::wasi::http::outgoing_handler;
 use edge_infer_guest::bindings::wasi::http::types::{Fields, OutgoingRequest, Scheme};
+use edge_infer_guest::bindings::wasi::nn::graph::{self, ExecutionTarget, GraphEncoding};
 use edge_infer_guest::{Request, Response, config};
 use serde_json::json;
 
@@ -30,6 +33,7 @@ fn handle(req: Request) -> Response {
         "/alloc" => alloc(),
         "/count" => count(),
         "/bad-header" => Response::json(200, &json!({})).with_header("bad header", "x"),
+        "/raw-load" => raw_load(req.body),
         other => Response::error(404, "not_found", format!("no route {other}")),
     }
 }
@@ -45,6 +49,13 @@ fn echo(req: &Request) -> Response {
             "body_len": req.body.len(),
         }),
     )
+}
+
+fn raw_load(model: Vec<u8>) -> Response {
+    match graph::load(&[model], GraphEncoding::Onnx, ExecutionTarget::Cpu) {
+        Ok(_) => Response::json(200, &json!({ "loaded": true })),
+        Err(e) => Response::json(200, &json!({ "error": format!("{:?}", e.code()), "data": e.data() })),
+    }
 }
 
 fn count() -> Response {

@@ -247,13 +247,7 @@ async fn put_model(
     let digest = Digest::of(&bytes);
     let key = ModelKey { digest: digest.as_str().to_string(), config: config.clone() };
     let models = node.runtime().models().inference().models();
-    if let Some(check) = node.load_check()
-        && models.get(&key).is_none()
-    {
-        check.check(bytes.clone(), &config).await.map_err(load_error)?;
-    }
-    let source = bytes.clone();
-    let model = models.get_or_load(&key, move || Ok(source.to_vec())).await.map_err(load_error)?;
+    let model = models.get_or_load_checked(&key, bytes.clone()).await.map_err(load_error)?;
     let size = bytes.len() as u64;
     let digest = store(node, bytes).await?;
     let version = ModelVersion { digest: digest.clone(), size, config };
