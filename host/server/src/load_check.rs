@@ -208,7 +208,7 @@ pub struct ChildArgs {
 
 /// The child's side: limits its own memory, reads the model from stdin, loads it with the node's backends and
 /// prints the outcome as one JSON line (`{"Ok":null}` or `{"Err":{"kind":…,"message":…}}`). Exits 0 with a
-/// report, [`EXIT_NOT_RUN`] when it could not try.
+/// report, 3 when it could not try.
 pub fn run_child(args: ChildArgs) -> std::process::ExitCode {
     match try_child(args) {
         Ok(report) => {
