@@ -116,6 +116,19 @@ async fn acknowledged_uploads_survive_kill_9_and_a_cut_upload_leaves_nothing() {
     assert!(stray.is_empty(), "{stray:?}");
 }
 
+/// A node on `dir` with `config` (TOML) and a tenant `acme`: the node, a client and the tenant's key.
+async fn node_with_tenant(dir: &Path, config: &str) -> (Server, reqwest::Client, String) {
+    let path = dir.join("node.toml");
+    std::fs::write(&path, config).unwrap();
+    let server = Server::start_with(&dir.join("data"), &["--config".as_ref(), path.as_os_str()]);
+    let http = reqwest::Client::new();
+    let (status, tenant) =
+        send(http.post(server.url("/admin/tenants")).bearer_auth(ADMIN).json(&json!({"name": "acme"}))).await;
+    assert_eq!(status, 201, "{tenant}");
+    let key = tenant["api_key"].as_str().unwrap().to_string();
+    (server, http, key)
+}
+
 /// The most resident memory process `pid` has had, in bytes (Linux's `VmHWM`).
 fn peak_rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -126,14 +139,7 @@ fn peak_rss(pid: u32) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_that_needs_more_memory_than_a_test_load_may_use_is_refused_before_the_node_loads_it() {
     let data = tempfile::tempdir().unwrap();
-    let config = data.path().join("node.toml");
-    std::fs::write(&config, "model_load_memory_mib = 256\n").unwrap();
-    let server = Server::start_with(&data.path().join("data"), &["--config".as_ref(), config.as_os_str()]);
-    let http = reqwest::Client::new();
-    let (status, tenant) =
-        send(http.post(server.url("/admin/tenants")).bearer_auth(ADMIN).json(&json!({"name": "acme"}))).await;
-    assert_eq!(status, 201, "{tenant}");
-    let key = tenant["api_key"].as_str().unwrap().to_string();
+    let (server, http, key) = node_with_tenant(data.path(), "model_load_memory_mib = 256\n").await;
 
     // 256 bytes whose constant is 1 GiB, which tract folds at load.
     let bomb = std::fs::read(fixture("gigabyte_constant.onnx")).unwrap();
@@ -158,13 +164,8 @@ async fn an_upload_that_needs_more_memory_than_a_test_load_may_use_is_refused_be
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_s_raw_load_passes_the_same_test_load_as_an_upload() {
     let data = tempfile::tempdir().unwrap();
-    let config = data.path().join("node.toml");
-    std::fs::write(&config, "model_load_memory_mib = 256\nallow_raw_load = true\n").unwrap();
-    let server = Server::start_with(&data.path().join("data"), &["--config".as_ref(), config.as_os_str()]);
-    let http = reqwest::Client::new();
-    let (_, tenant) =
-        send(http.post(server.url("/admin/tenants")).bearer_auth(ADMIN).json(&json!({"name": "acme"}))).await;
-    let key = tenant["api_key"].as_str().unwrap().to_string();
+    let (server, http, key) =
+        node_with_tenant(data.path(), "model_load_memory_mib = 256\nallow_raw_load = true\n").await;
     let wasm = std::fs::read(guests::PROBE).unwrap();
     assert_eq!(send(http.put(server.url("/v1/components/probe")).bearer_auth(&key).body(wasm)).await.0, 201);
     let endpoint = json!({"component": "probe", "public": true});
