@@ -301,6 +301,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn examples_node_toml_has_every_key_with_its_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/node.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file: toml::Table = toml::from_str(&text).unwrap();
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        let keys = |t: &toml::Table| -> Vec<String> {
+            let mut keys = Vec::new();
+            for (k, v) in t {
+                keys.push(k.clone());
+                if let Some(inner) = v.as_table() {
+                    keys.extend(inner.keys().map(|i| format!("{k}.{i}")));
+                }
+            }
+            keys.sort();
+            keys
+        };
+        assert_eq!(keys(&file), keys(&defaults), "examples/node.toml lists every key");
+        assert_eq!(Config::from_file(&path).unwrap().to_toml(), Config::default().to_toml());
+    }
+
+    #[test]
     fn a_partial_file_keeps_defaults_and_unknown_keys_fail() {
         let config: Config = toml::from_str("listen = \"0.0.0.0:9000\"\nbody_limit = 1024\n").unwrap();
         assert_eq!(config.listen.port(), 9000);
