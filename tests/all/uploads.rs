@@ -60,6 +60,40 @@ async fn infer(node: &TestNode, key: Option<&str>) -> (StatusCode, Value) {
     call(node, Method::POST, "/run/acme/e", key, Some(x())).await
 }
 
+/// A node keeps loaded only what its catalog names: a replaced version, a version an endpoint stopped pinning and
+/// a deleted model are unloaded, and a version that comes back loads again at its first request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_the_catalog_no_longer_names_are_unloaded() {
+    let data = tempfile::tempdir().unwrap();
+    let node = node_at(data.path()).await;
+    let a = create_tenant(&node, "acme").await;
+    let loaded = || node.node.runtime().models().inference().models().len();
+    let put =
+        |path: &'static str, body: Value| call(&node, Method::PUT, path, Some(&a), Some(body.to_string().into_bytes()));
+
+    assert_eq!(call(&node, Method::PUT, "/v1/models/m", Some(&a), file(fixture("tenant_a_m.onnx"))).await.0, 201);
+    assert_eq!(loaded(), 1);
+    assert_eq!(call(&node, Method::PUT, "/v1/models/m", Some(&a), file(fixture("tenant_b_m.onnx"))).await.0, 201);
+    assert_eq!(loaded(), 1, "version 1 was replaced");
+
+    assert_eq!(call(&node, Method::PUT, "/v1/components/tensor", Some(&a), file(guests::TENSOR)).await.0, 201);
+    let pinned = json!({"component": "tensor", "models": {"m": "m@1"}, "config": {"model": "m"}});
+    assert_eq!(put("/v1/endpoints/e", pinned).await.0, StatusCode::CREATED);
+    assert_eq!(infer(&node, Some(&a)).await.1["outputs"][0]["data"], json!([3.0, -4.0]));
+    assert_eq!(loaded(), 2, "the pinned version 1 is back");
+
+    let unpinned = json!({"component": "tensor", "models": {"m": "m"}, "config": {"model": "m"}});
+    assert_eq!(put("/v1/endpoints/e", unpinned).await.0, StatusCode::CREATED);
+    assert_eq!(loaded(), 1, "nothing pins version 1 now");
+    assert_eq!(infer(&node, Some(&a)).await.1["outputs"][0]["data"], json!([101.5, 98.0]));
+
+    assert_eq!(call(&node, Method::DELETE, "/v1/endpoints/e", Some(&a), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(call(&node, Method::DELETE, "/v1/models/m", Some(&a), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(loaded(), 0);
+    let metrics = node.node.metrics();
+    assert_eq!((metrics.models_loaded.get(), metrics.model_bytes.get()), (0, 0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_bind_call_version_roll_back_and_survive_a_restart() {
     let data = tempfile::tempdir().unwrap();

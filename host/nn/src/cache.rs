@@ -1,5 +1,6 @@
 //! Loaded models, one per (digest, backend, config) on the node: every tenant that uploaded the same bytes
-//! shares one loaded, optimised model, and concurrent first requests load it once.
+//! shares one loaded, optimised model, and concurrent first requests load it once. The node unloads the
+//! models its catalog stops naming ([`ModelCache::retain`]).
 
 use crate::{Backends, LoadedModel, ModelConfig, ModelInfo, NnError, Tensor};
 use bytes::Bytes;
@@ -31,7 +32,8 @@ pub struct ModelKey {
     pub config: ModelConfig,
 }
 
-type Slot = Arc<OnceCell<Arc<dyn LoadedModel>>>;
+/// A model being loaded or loaded, with the size of its file.
+type Slot = Arc<OnceCell<(Arc<dyn LoadedModel>, usize)>>;
 
 /// The node's loaded models.
 #[derive(Default)]
@@ -95,7 +97,7 @@ impl ModelCache {
     /// The loaded model for `key`, if it is loaded.
     pub fn get(&self, key: &ModelKey) -> Option<Arc<dyn LoadedModel>> {
         let slot = self.slots.lock().expect("model cache lock").get(key).cloned();
-        slot.and_then(|s| s.get().cloned())
+        slot.and_then(|s| s.get().map(|(model, _)| model.clone()))
     }
 
     /// The loaded model for `key`, loading it from `bytes` on a blocking thread if needed. Concurrent callers
@@ -125,10 +127,10 @@ impl ModelCache {
                 self.metrics.model_load_seconds.observe(started.elapsed().as_secs_f64());
                 self.metrics.models_loaded.inc();
                 self.metrics.model_bytes.inc_by(size as i64);
-                Ok::<_, NnError>(model)
+                Ok::<_, NnError>((model, size))
             })
             .await?;
-        Ok(model.clone())
+        Ok(model.0.clone())
     }
 
     /// [`ModelCache::get_or_load`] for bytes from outside the operator's hands: unless `key` is loaded
@@ -141,6 +143,26 @@ impl ModelCache {
             check.check(bytes.clone(), &key.config).await?;
         }
         self.get_or_load(key, move || Ok(bytes.to_vec())).await
+    }
+
+    /// Unloads every loaded model whose key `keep` refuses, and returns how many it unloaded. A model still in
+    /// use (by a request, a guest's graph) lives on until its last user drops it; the next load of it loads it
+    /// again. Models being loaded are left alone; the empty slots of failed loads go.
+    pub fn retain(&self, keep: impl Fn(&ModelKey) -> bool) -> usize {
+        let mut slots = self.slots.lock().expect("model cache lock");
+        let mut unloaded = 0;
+        slots.retain(|key, slot| {
+            // A load in progress holds a clone of its slot.
+            let Some((_, size)) = slot.get() else { return Arc::strong_count(slot) > 1 };
+            if keep(key) {
+                return true;
+            }
+            self.metrics.models_loaded.dec();
+            self.metrics.model_bytes.dec_by(*size as i64);
+            unloaded += 1;
+            false
+        });
+        unloaded
     }
 
     /// How many models are loaded.

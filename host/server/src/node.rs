@@ -18,9 +18,11 @@ use crate::load_check::ChildLoadCheck;
 use anyhow::Context as _;
 use edge_infer_catalog::{
     BlobStore, Catalog, CatalogStore, CatalogStoreError, LocalCatalogStore, LocalStore, ResolvedModel, ServedCatalog,
+    Tenant,
 };
-use edge_infer_nn::{Backends, Inference, ModelCache};
+use edge_infer_nn::{Backends, Inference, ModelCache, ModelKey};
 use edge_infer_runtime::{Runtime, RuntimeConfig};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 
@@ -107,16 +109,7 @@ impl Node {
                         .with_context(|| format!("tenant {tenant_name}: component {name}"))?;
                 }
             }
-            let mut models: Vec<ResolvedModel> = tenant
-                .models
-                .values()
-                .map(|v| ResolvedModel { digest: v.current().digest.clone(), config: v.current().config.clone() })
-                .collect();
-            // Aliases may pin older versions.
-            for endpoint in tenant.endpoints.values() {
-                models.extend(endpoint.current().models.values().filter_map(|r| tenant.resolve_model(r)));
-            }
-            for model in models {
+            for model in served_models(tenant) {
                 self.runtime
                     .models()
                     .load(&model)
@@ -148,7 +141,7 @@ impl Node {
             self.count_store_operation("catalog_save", saved.is_ok());
             match saved {
                 Ok(()) => {
-                    self.swap(next);
+                    self.swap_and_unload(next);
                     return Ok(result);
                 }
                 Err(CatalogStoreError::Conflict(_)) => {
@@ -198,7 +191,7 @@ impl Node {
             tracing::warn!(revision = catalog.revision, "preparing the new catalog: {e:#}");
         }
         tracing::info!(revision = catalog.revision, "the catalog changed in the store; now serving it");
-        self.swap(catalog);
+        self.swap_and_unload(catalog);
     }
 
     /// The node's metrics.
@@ -244,6 +237,23 @@ impl Node {
     fn swap(&self, catalog: Catalog) {
         let served = Arc::new(ServedCatalog::new(catalog));
         *self.catalog.write().expect("catalog lock") = served;
+    }
+
+    /// [`Node::swap`], then unloads the models `catalog` does not name: a deleted model, a replaced version, the
+    /// models guests loaded from bytes of their own. A rollback to an unloaded version loads it again at its
+    /// first request, as a guest's next raw load does.
+    fn swap_and_unload(&self, catalog: Catalog) {
+        let named: HashSet<ModelKey> = catalog
+            .tenants
+            .values()
+            .flat_map(served_models)
+            .map(|m| ModelKey { digest: m.digest.as_str().to_string(), config: m.config })
+            .collect();
+        self.swap(catalog);
+        let unloaded = self.runtime.models().inference().models().retain(|key| named.contains(key));
+        if unloaded > 0 {
+            tracing::info!(unloaded, "unloaded the models the catalog no longer names");
+        }
     }
 
     /// The blob store.
@@ -311,6 +321,19 @@ fn load_with_seed(config: &Config, store: &dyn BlobStore, catalog_store: &dyn Ca
         }
     }
     anyhow::bail!("the catalog kept changing while the seed catalog was merged into it")
+}
+
+/// The models `tenant` serves: the current version of each, and the older versions its endpoints' aliases pin.
+fn served_models(tenant: &Tenant) -> Vec<ResolvedModel> {
+    let mut models: Vec<ResolvedModel> = tenant
+        .models
+        .values()
+        .map(|v| ResolvedModel { digest: v.current().digest.clone(), config: v.current().config.clone() })
+        .collect();
+    for endpoint in tenant.endpoints.values() {
+        models.extend(endpoint.current().models.values().filter_map(|r| tenant.resolve_model(r)));
+    }
+    models
 }
 
 /// Polls the store for catalogs other nodes saved, until the node is gone.
