@@ -145,21 +145,22 @@ impl ModelCache {
         self.get_or_load(key, move || Ok(bytes.to_vec())).await
     }
 
-    /// Unloads every loaded model whose key `keep` refuses, and returns how many it unloaded. A model still in
-    /// use (by a request, a guest's graph) lives on until its last user drops it; the next load of it loads it
-    /// again. Models being loaded are left alone; the empty slots of failed loads go.
-    pub fn retain(&self, keep: impl Fn(&ModelKey) -> bool) -> usize {
+    /// Unloads every loaded model whose key `keep` refuses, and returns them, for the caller to drop where
+    /// freeing a large model may block. A model still in use (by a request, a guest's graph) lives on until
+    /// its last user drops it; the next load of it loads it again. Models being loaded are left alone; the
+    /// empty slots of failed loads go.
+    pub fn retain(&self, keep: impl Fn(&ModelKey) -> bool) -> Vec<Arc<dyn LoadedModel>> {
         let mut slots = self.slots.lock().expect("model cache lock");
-        let mut unloaded = 0;
+        let mut unloaded = Vec::new();
         slots.retain(|key, slot| {
             // A load in progress holds a clone of its slot.
-            let Some((_, size)) = slot.get() else { return Arc::strong_count(slot) > 1 };
+            let Some((model, size)) = slot.get() else { return Arc::strong_count(slot) > 1 };
             if keep(key) {
                 return true;
             }
             self.metrics.models_loaded.dec();
             self.metrics.model_bytes.dec_by(*size as i64);
-            unloaded += 1;
+            unloaded.push(model.clone());
             false
         });
         unloaded

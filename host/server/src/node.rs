@@ -251,8 +251,10 @@ impl Node {
             .collect();
         self.swap(catalog);
         let unloaded = self.runtime.models().inference().models().retain(|key| named.contains(key));
-        if unloaded > 0 {
-            tracing::info!(unloaded, "unloaded the models the catalog no longer names");
+        if !unloaded.is_empty() {
+            tracing::info!(unloaded = unloaded.len(), "unloaded the models the catalog no longer names");
+            // Freeing a model (hundreds of MB, a backend's session) is no work for an async worker.
+            tokio::task::spawn_blocking(move || drop(unloaded));
         }
     }
 
