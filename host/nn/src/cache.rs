@@ -102,9 +102,10 @@ impl ModelCache {
 
     /// The loaded model for `key`, loading it from `bytes` on a blocking thread if needed. Concurrent callers
     /// for the same key wait for one load; a failed load is not remembered, so a later call tries again.
-    pub async fn get_or_load<F>(&self, key: &ModelKey, bytes: F) -> Result<Arc<dyn LoadedModel>, NnError>
+    pub async fn get_or_load<F, B>(&self, key: &ModelKey, bytes: F) -> Result<Arc<dyn LoadedModel>, NnError>
     where
-        F: FnOnce() -> Result<Vec<u8>, NnError> + Send + 'static,
+        F: FnOnce() -> Result<B, NnError> + Send + 'static,
+        B: AsRef<[u8]>,
     {
         let slot = self.slots.lock().expect("model cache lock").entry(key.clone()).or_default().clone();
         let model = slot
@@ -114,8 +115,8 @@ impl ModelCache {
                 let started = Instant::now();
                 let load = move || -> Result<(Arc<dyn LoadedModel>, usize), NnError> {
                     let bytes = bytes()?;
-                    let inner = backend.load(&bytes, &config)?;
-                    Ok((Arc::new(Identified { inner, id }), bytes.len()))
+                    let inner = backend.load(bytes.as_ref(), &config)?;
+                    Ok((Arc::new(Identified { inner, id }), bytes.as_ref().len()))
                 };
                 let loaded = tokio::task::spawn_blocking(load)
                     .await
@@ -142,7 +143,7 @@ impl ModelCache {
         if let Some(check) = &self.check {
             check.check(bytes.clone(), &key.config).await?;
         }
-        self.get_or_load(key, move || Ok(bytes.to_vec())).await
+        self.get_or_load(key, move || Ok(bytes)).await
     }
 
     /// Unloads every loaded model whose key `keep` refuses, and returns them, for the caller to drop where

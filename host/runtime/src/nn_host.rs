@@ -31,9 +31,14 @@ impl ModelSource {
         &self.inference
     }
 
+    /// The key the model cache knows `model` by.
+    pub fn key(model: &ResolvedModel) -> ModelKey {
+        ModelKey { digest: model.digest.as_str().to_string(), config: model.config.clone() }
+    }
+
     /// The loaded model `model`, loaded now if this node has not loaded it yet.
     pub async fn load(&self, model: &ResolvedModel) -> Result<Arc<dyn LoadedModel>, NnError> {
-        let key = ModelKey { digest: model.digest.as_str().to_string(), config: model.config.clone() };
+        let key = Self::key(model);
         let (store, digest) = (self.store.clone(), model.digest.clone());
         let bytes = move || store.get(&digest).map_err(|e| NnError::runtime(format!("reading the model: {e}")));
         self.inference.models().get_or_load(&key, bytes).await

@@ -21,7 +21,7 @@ use edge_infer_catalog::{
     Tenant,
 };
 use edge_infer_nn::{Backends, Inference, ModelCache, ModelKey};
-use edge_infer_runtime::{Runtime, RuntimeConfig};
+use edge_infer_runtime::{ModelSource, Runtime, RuntimeConfig};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
@@ -243,12 +243,8 @@ impl Node {
     /// models guests loaded from bytes of their own. A rollback to an unloaded version loads it again at its
     /// first request, as a guest's next raw load does.
     fn swap_and_unload(&self, catalog: Catalog) {
-        let named: HashSet<ModelKey> = catalog
-            .tenants
-            .values()
-            .flat_map(served_models)
-            .map(|m| ModelKey { digest: m.digest.as_str().to_string(), config: m.config })
-            .collect();
+        let named: HashSet<ModelKey> =
+            catalog.tenants.values().flat_map(served_models).map(|m| ModelSource::key(&m)).collect();
         self.swap(catalog);
         let unloaded = self.runtime.models().inference().models().retain(|key| named.contains(key));
         if !unloaded.is_empty() {
