@@ -12,6 +12,7 @@ mod example_vad;
 mod fleet;
 mod http;
 mod limits;
+mod model_budget;
 mod oip;
 mod operations;
 mod orientation;

@@ -138,8 +138,12 @@ pub struct Metrics {
     pub model_load_seconds: Histogram,
     /// Distinct models loaded now.
     pub models_loaded: Gauge,
-    /// Bytes of the model files loaded now (their in-memory size is of the same order).
+    /// Bytes of the model files loaded now.
     pub model_bytes: Gauge,
+    /// What the loaded models hold in memory: the heap each load kept (at least its file's size).
+    pub model_memory_bytes: Gauge,
+    /// Models unloaded to keep the loaded ones within the node's model memory budget.
+    pub model_evictions: Counter,
     /// Components compiled, and loaded from the node's compile cache.
     pub components_compiled: Counter,
     /// Components loaded from the node's compile cache instead of compiled.
@@ -176,6 +180,8 @@ impl Metrics {
             model_load_seconds: histogram(),
             models_loaded: Gauge::default(),
             model_bytes: Gauge::default(),
+            model_memory_bytes: Gauge::default(),
+            model_evictions: Counter::default(),
             components_compiled: Counter::default(),
             components_from_cache: Counter::default(),
             store_operations: Family::default(),
@@ -215,6 +221,16 @@ impl Metrics {
         r.register("model_load_seconds", "Time to load and optimise a model", metrics.model_load_seconds.clone());
         r.register("models_loaded", "Distinct models loaded", metrics.models_loaded.clone());
         r.register("model_bytes", "Bytes of the model files loaded", metrics.model_bytes.clone());
+        r.register(
+            "model_memory_bytes",
+            "Memory the loaded models hold (the heap each load kept)",
+            metrics.model_memory_bytes.clone(),
+        );
+        r.register(
+            "model_evictions",
+            "Models unloaded to stay within the model memory budget",
+            metrics.model_evictions.clone(),
+        );
         r.register("components_compiled", "Components compiled from wasm", metrics.components_compiled.clone());
         r.register(
             "components_from_cache",

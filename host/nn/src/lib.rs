@@ -13,6 +13,7 @@ mod cache;
 mod elements;
 mod error;
 mod guard;
+mod heap;
 mod inference;
 mod model;
 mod onnx_info;

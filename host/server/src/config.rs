@@ -58,6 +58,10 @@ pub struct Config {
     pub model_load_memory_mib: u64,
     /// How long the test load of an uploaded model may take, in milliseconds.
     pub model_load_timeout_ms: u64,
+    /// Memory, in MiB, the node's loaded models may hold together (what each load kept of the heap); past
+    /// it, the least recently used models no request holds are unloaded, and load again on their next use.
+    /// 0: no limit, every model the catalog serves stays loaded.
+    pub model_memory_mib: u64,
     /// Inference pool threads; 0 means one per core.
     pub inference_threads: usize,
     /// Wall-clock budget of one guest call, in milliseconds (a tenant's or endpoint's own deadline wins).
@@ -175,6 +179,7 @@ impl Default for Config {
             upload_limit: 512 << 20,
             model_load_memory_mib: 4096,
             model_load_timeout_ms: 120_000,
+            model_memory_mib: 0,
             inference_threads: 0,
             deadline_ms: 10_000,
             guest_fuel: 0,

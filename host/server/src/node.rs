@@ -67,6 +67,9 @@ impl Node {
         if let Some(check) = options.load_check_program.and_then(|program| ChildLoadCheck::new(program, &config)) {
             models = models.with_load_check(Arc::new(check));
         }
+        if config.model_memory_mib > 0 {
+            models = models.with_memory_budget(config.model_memory_mib << 20);
+        }
         let inference = Arc::new(Inference::new(models, config.threads(), config.batching.policy()));
         let runtime_config = RuntimeConfig {
             memory_limit: config.guest_memory_mib << 20,
@@ -98,7 +101,8 @@ impl Node {
         Ok(node)
     }
 
-    /// Compiles every component version and loads the models `catalog` serves.
+    /// Compiles every component version and loads the models `catalog` serves, as many as fit the model
+    /// memory budget (the rest load on their first use).
     async fn prepare(&self, catalog: &Catalog) -> anyhow::Result<()> {
         for (tenant_name, tenant) in &catalog.tenants {
             for (name, versions) in &tenant.components {
@@ -110,6 +114,10 @@ impl Node {
                 }
             }
             for model in served_models(tenant) {
+                if !self.runtime.models().inference().models().has_room() {
+                    // The rest load on their first use.
+                    break;
+                }
                 self.runtime
                     .models()
                     .load(&model)
