@@ -268,6 +268,11 @@ impl ModelCache {
         self.memory_budget.is_none_or(|budget| memory_held(&self.lock()) < budget)
     }
 
+    /// The memory budget of the loaded models, in bytes, if the cache has one.
+    pub fn memory_budget(&self) -> Option<u64> {
+        self.memory_budget
+    }
+
     /// What the loaded models hold in memory, by the heap each load kept (at least its file's size).
     pub fn memory_bytes(&self) -> u64 {
         memory_held(&self.lock())

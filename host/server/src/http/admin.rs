@@ -45,11 +45,14 @@ where
         }
         (&Method::GET, ["stats"]) => {
             let compile = node.runtime().compile_stats();
+            let models = node.runtime().models().inference().models();
             let stats = json!({
                 "catalog_revision": node.catalog().revision,
                 "components_compiled": compile.compiled,
                 "components_from_cache": compile.cached,
-                "models_loaded": node.runtime().models().inference().models().len(),
+                "models_loaded": models.len(),
+                "model_memory_bytes": models.memory_bytes(),
+                "model_memory_budget_bytes": models.memory_budget(),
             });
             Ok(json(StatusCode::OK, &stats))
         }
